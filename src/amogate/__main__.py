@@ -1,0 +1,3 @@
+from amogate.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""HTTP routes: thin handlers over the services; the envelope lives in `api.errors`."""

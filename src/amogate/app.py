@@ -1,0 +1,123 @@
+"""`create_app(settings)`: the FastAPI application, built without import-time side effects.
+
+The lifespan owns the database engine (and, as they are added, the amoCRM client and the
+delivery worker); nothing is created until the app starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from amogate import __version__
+from amogate.api import health, leads
+from amogate.api.auth import ApiKeyAuthenticator
+from amogate.api.errors import install_error_handlers
+from amogate.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from amogate.settings import Settings
+from amogate.storage import migrate
+from amogate.storage.db import Database
+
+log = structlog.get_logger("amogate.app")
+
+ALLOWED_HEADERS = ["Content-Type", "X-API-KEY", "Idempotency-Key", "X-Request-ID"]
+
+API_DESCRIPTION = """
+amogate turns amoCRM's API v4 and OAuth2 into a few simple REST endpoints.
+
+Every answer uses one envelope:
+
+* success: `{"success": true, "message": "...", "data": {...}}`
+* error: `{"success": false, "error": "...", "details": {...}}`
+
+Calls under `/api/v1` need the `X-API-KEY` header.
+"""
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+    """Build the gateway. Pass `database` to share one engine (tests, CLI)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database or Database(settings.database_url)
+        app.state.database = db
+        try:
+            if db.is_sqlite:
+                await migrate.upgrade(db)
+            log.info("gateway.started", version=__version__, amo=settings.amo_api_base or None)
+            yield
+        finally:
+            if database is None:
+                await db.dispose()
+
+    app = FastAPI(
+        title="amogate",
+        version=__version__,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.authenticator = ApiKeyAuthenticator(settings.api_key.get_secret_value())
+    app.state.lead_intake = None
+
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(leads.router)
+
+    # Middleware runs outside-in in reverse order of adding: request id first, then CORS
+    # (so preflights are answered before the body limit), then the body limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allowed_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=ALLOWED_HEADERS,
+            expose_headers=["X-Request-ID", "Retry-After", "Idempotency-Replayed"],
+            max_age=600,
+        )
+    app.add_middleware(RequestIdMiddleware)
+    _document_envelope(app)
+    return app
+
+
+def _document_envelope(app: FastAPI) -> None:
+    """Describe the envelope in /openapi.json so generated clients know the shapes."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["SuccessEnvelope"] = {
+            "type": "object",
+            "required": ["success", "message"],
+            "properties": {
+                "success": {"type": "boolean", "const": True},
+                "message": {"type": "string"},
+                "data": {"type": "object"},
+            },
+        }
+        components["ErrorEnvelope"] = {
+            "type": "object",
+            "required": ["success", "error"],
+            "properties": {
+                "success": {"type": "boolean", "const": False},
+                "error": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,188 @@
+"""The `amogate` command line (typer)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from amogate import __version__
+from amogate.settings import Settings
+
+app = typer.Typer(
+    name="amogate",
+    help="A self-hosted gateway between your forms, bots and shops and amoCRM / Kommo.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One clear line on stderr, then exit non-zero (no traceback)."""
+    typer.echo(f"amogate: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from .env and the environment; a bad value ends the program with one line
+    naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        variable = ".".join(str(p) for p in first["loc"]).upper() or "configuration"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if variable not in message:
+            message = f"{variable}: {message}"
+        fail(f"invalid configuration: {message}")
+
+
+def check_database(settings: Settings) -> None:
+    from amogate.storage.db import Database
+
+    async def ping() -> None:
+        db = Database(settings.database_url)
+        try:
+            await asyncio.wait_for(db.ping(), timeout=10)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(ping())
+    except Exception as exc:
+        fail(f"DATABASE_URL: cannot reach the database ({type(exc).__name__}: {_short(exc)})")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text[:160]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"amogate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Show version."),
+    ] = False,
+) -> None:
+    """amogate command line."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (PORT, default 9095).")] = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run the delivery worker in this process.")
+    ] = False,
+) -> None:
+    """Run the gateway (HTTP API and, unless --no-worker, the delivery worker)."""
+    import uvicorn
+
+    from amogate.app import create_app
+    from amogate.logging import configure_logging
+    from amogate.storage import migrate
+    from amogate.storage.db import Database
+
+    settings = load_settings()
+    configure_logging(
+        log_format=settings.log_format,
+        level=settings.log_level,
+        error_log_path=settings.error_log_path if settings.log_errors else None,
+    )
+    check_database(settings)
+    if not settings.is_sqlite:
+
+        async def schema_ok() -> bool:
+            db = Database(settings.database_url)
+            try:
+                return await migrate.is_up_to_date(db)
+            finally:
+                await db.dispose()
+
+        if not asyncio.run(schema_ok()):
+            fail("the database schema is not up to date: run `amogate db upgrade`")
+    application = create_app(settings)
+    application.state.run_worker = not no_worker
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the newest version."""
+    from amogate.storage import migrate
+    from amogate.storage.db import Database
+
+    settings = load_settings()
+    check_database(settings)
+
+    async def run() -> str | None:
+        db = Database(settings.database_url)
+        try:
+            await migrate.upgrade(db)
+            return await migrate.current_revision(db)
+        finally:
+            await db.dispose()
+
+    revision = asyncio.run(run())
+    typer.echo(f"database schema at revision {revision}")
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 9096,
+    subdomain: Annotated[str, typer.Option(help="Account subdomain.")] = "sandbox",
+    client_id: Annotated[str, typer.Option(help="Integration id.")] = "sandbox-client-id",
+    client_secret: Annotated[str, typer.Option(help="Integration secret.")] = (
+        "sandbox-client-secret"  # noqa: S107 - the sandbox's documented default
+    ),
+    redirect_uri: Annotated[
+        str, typer.Option(help="Registered redirect URI.")
+    ] = "http://localhost:9095/oauth/callback",
+    long_lived_token: Annotated[
+        str | None, typer.Option(help="Also accept this long-lived token.")
+    ] = None,
+    access_token_ttl: Annotated[int, typer.Option(help="Access token lifetime, s.")] = 86400,
+    rate_limit: Annotated[int, typer.Option(help="Requests per second per token (0 = off).")] = 7,
+) -> None:
+    """Run the built-in amoCRM sandbox (an emulator of amoCRM API v4 and OAuth2)."""
+    from amogate.amocrm.sandbox.config import SandboxConfig
+    from amogate.amocrm.sandbox.server import run
+
+    public_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    config = SandboxConfig(
+        subdomain=subdomain,
+        client_id=client_id,
+        client_secret=client_secret,
+        redirect_uri=redirect_uri,
+        long_lived_token=long_lived_token,
+        access_token_ttl=access_token_ttl,
+        rate_limit=rate_limit,
+        public_url=f"http://{public_host}:{port}",
+    )
+    typer.echo(f"amoCRM sandbox on http://{public_host}:{port} (client id {client_id})")
+    run(config, host, port)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Lead intake: request validation, mapping to amoCRM shapes, durable queueing."""

@@ -1,0 +1,33 @@
+"""Phone normalisation: E.164 with a default region, never rejecting a lead for a typo."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+
+class PhoneWithoutDigits(ValueError):
+    pass
+
+
+def normalize_phone(raw: str, default_region: str) -> str:
+    """`90 123-45-67` (region UZ) -> `+998901234567`.
+
+    A number that cannot be parsed or is not a possible number but has digits is returned as
+    given (trimmed): a lead is never lost to a phone typo. No digits at all -> PhoneWithoutDigits.
+    """
+    text = raw.strip()
+    if not re.search(r"\d", text):
+        raise PhoneWithoutDigits("Phone number must contain digits")
+    candidate = text
+    # "00998..." is the international prefix written out; "8 9..." stays as regional input.
+    if candidate.startswith("00"):
+        candidate = "+" + candidate[2:]
+    try:
+        parsed = phonenumbers.parse(candidate, default_region)
+    except phonenumbers.NumberParseException:
+        return text
+    if not phonenumbers.is_possible_number(parsed):
+        return text
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))

@@ -1,0 +1,141 @@
+"""Configuration: one pydantic-settings class read from `.env` and the environment.
+
+The original gateway's variable names are kept (API_KEY, AMO_DOMAIN, AMO_CLIENT_ID, ...), so an
+existing `.env` works unchanged; every new variable has a safe default. The environment wins over
+`.env`; explicit keyword arguments win over both (tests build `Settings(...)` directly).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_API_KEY_LENGTH = 16
+DEFAULT_DATABASE_URL = "sqlite:///storage/amogate.db"
+
+# An account host such as mycompany.amocrm.ru or mycompany.kommo.com (no scheme, path or port).
+_DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+class Settings(BaseSettings):
+    """Everything amogate reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- the original gateway's variables -----------------------------------------------------
+    api_key: SecretStr = Field(
+        default=SecretStr(""), description="Admin API key sent as X-API-KEY (>= 16 chars)."
+    )
+    amo_domain: str = Field(default="", description="Account host, e.g. mycompany.amocrm.ru.")
+    amo_client_id: str = ""
+    amo_client_secret: SecretStr = SecretStr("")
+    amo_redirect_uri: str = "http://localhost:9095/oauth/callback"
+    token_storage_path: Path = Path("storage/tokens.json")
+    log_errors: bool = True
+
+    # --- new in amogate ------------------------------------------------------------------------
+    host: str = "0.0.0.0"  # noqa: S104 - a gateway is meant to be reached; put nginx in front
+    port: int = Field(default=9095, ge=1, le=65535)
+    database_url: str = DEFAULT_DATABASE_URL
+    amo_long_lived_token: SecretStr | None = None
+    amo_base_url: str = ""
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    amo_rate_limit: float = Field(default=7.0, gt=0, le=50)
+    lead_sync_timeout: float = Field(default=8.0, ge=0, le=60)
+    info_cache_ttl: float = Field(default=300.0, ge=0)
+    phone_default_region: str = "UZ"
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    admin_password: SecretStr | None = None
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    error_log_path: Path = Path("storage/error.log")
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key_is_strong(cls, value: SecretStr) -> SecretStr:
+        length = len(value.get_secret_value().strip())
+        if length == 0:
+            raise ValueError("API_KEY is empty: set a random key of at least 16 characters")
+        if length < MIN_API_KEY_LENGTH:
+            raise ValueError(
+                f"API_KEY is too short ({length} chars): use at least {MIN_API_KEY_LENGTH}"
+            )
+        return value
+
+    @field_validator("amo_domain")
+    @classmethod
+    def _domain_is_a_host(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and not _DOMAIN_RE.match(value):
+            raise ValueError(
+                f"AMO_DOMAIN {value!r} is not an account host like mycompany.amocrm.ru "
+                "(no https://, no path)"
+            )
+        return value
+
+    @field_validator("amo_base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"AMO_BASE_URL {value!r} must be an http(s) URL")
+        return value
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip().rstrip("/") for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins_are_exact(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin == "*":
+                raise ValueError("CORS_ALLOWED_ORIGINS may not be '*': list the sites instead")
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+                raise ValueError(f"CORS origin {origin!r} must look like https://site.uz")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_known(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("phone_default_region")
+    @classmethod
+    def _region_upper(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not re.fullmatch(r"[A-Z]{2}", value):
+            raise ValueError("PHONE_DEFAULT_REGION must be a two-letter country code like UZ")
+        return value
+
+    # --- derived values (one place for each rule) ------------------------------------------------
+    @property
+    def amo_api_base(self) -> str:
+        """Where amoCRM's API lives: AMO_BASE_URL if set, else https://AMO_DOMAIN."""
+        if self.amo_base_url:
+            return self.amo_base_url
+        return f"https://{self.amo_domain}" if self.amo_domain else ""
+
+    @property
+    def amo_configured(self) -> bool:
+        return bool(self.amo_api_base)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,201 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations under `migrations/` create it.
+
+Times are stored as timezone-aware UTC datetimes. JSON columns hold request payloads and
+upstream answers. Every table is usable from several processes at once (see db.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on SQLite (which keeps no zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+UTC_DATETIME = UTCDateTime()
+
+# One row per connected amoCRM account ("default" for the single-account gateway). Tokens live
+# here; the row is locked while a refresh is in flight so only one process refreshes at a time.
+amo_accounts = Table(
+    "amo_accounts",
+    metadata,
+    Column("account_key", String(64), primary_key=True),
+    Column("base_domain", String(255), nullable=True),  # account host from the OAuth referer
+    Column("amo_account_id", BigInteger, nullable=True),
+    Column("token_kind", String(16), nullable=False, default="oauth"),  # oauth | long_lived
+    Column("access_token", Text, nullable=True),
+    Column("refresh_token", Text, nullable=True),
+    Column("access_expires_at", UTC_DATETIME, nullable=True),
+    Column("refreshed_at", UTC_DATETIME, nullable=True),
+    # connected | needs_reauthorization | not_authorized
+    Column("state", String(32), nullable=False, default="not_authorized"),
+    Column("state_reason", Text, nullable=True),
+    Column("created_at", UTC_DATETIME, nullable=False),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+)
+
+# The outbound request budget per account, shared by every process: a token bucket row that is
+# updated atomically, plus pauses after 429 and a cool-down after 403.
+amo_budget = Table(
+    "amo_budget",
+    metadata,
+    Column("account_key", String(64), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),  # unix seconds with fractions
+    Column("paused_until", Float, nullable=False, default=0.0),  # after 429
+    Column("blocked_until", Float, nullable=False, default=0.0),  # after 403
+    Column("consecutive_429", Integer, nullable=False, default=0),
+    Column("total_429", Integer, nullable=False, default=0),
+    Column("total_403", Integer, nullable=False, default=0),
+)
+
+# Single-use OAuth `state` values handed out by /oauth/authorize.
+oauth_states = Table(
+    "oauth_states",
+    metadata,
+    Column("state", String(128), primary_key=True),
+    Column("created_at", UTC_DATETIME, nullable=False),
+    Column("expires_at", UTC_DATETIME, nullable=False),
+)
+
+# A lead accepted by the gateway. The row IS the queue entry: it is written (committed) before
+# amoCRM is called and never deleted by delivery.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),  # also amoCRM's source_uid
+    Column("account_key", String(64), nullable=False, default="default"),
+    # queued | sending | retrying | delivered | failed
+    Column("status", String(16), nullable=False),
+    # what is left to do: form | note | done
+    Column("step", String(16), nullable=False, default="form"),
+    Column("payload", JSON, nullable=False),  # the validated, normalised request
+    Column("lead_name", String(255), nullable=False, default=""),
+    Column("contact_name", String(255), nullable=False, default=""),
+    Column("api_key_id", String(32), nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTC_DATETIME, nullable=False),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+    Column("next_attempt_at", UTC_DATETIME, nullable=False),
+    Column("give_up_at", UTC_DATETIME, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTC_DATETIME, nullable=True),
+    # set while an attempt's outcome is unknown (sent, then crash or timeout): reconcile first
+    Column("outcome_unknown", Boolean, nullable=False, default=False),
+    Column("last_error", Text, nullable=True),
+    Column("error_details", JSON, nullable=True),
+    Column("amo_uid", String(128), nullable=True),
+    Column("amo_lead_id", BigInteger, nullable=True),
+    Column("amo_contact_id", BigInteger, nullable=True),
+    Column("amo_note_id", BigInteger, nullable=True),
+    Column("delivered_at", UTC_DATETIME, nullable=True),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_created_at", "created_at"),
+)
+
+# Every attempt at a delivery step, for the operator and the API.
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "delivery_id",
+        String(32),
+        ForeignKey("deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("step", String(16), nullable=False),  # form | note | reconcile
+    Column("started_at", UTC_DATETIME, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    # ok | transient | rate_limited | permanent | auth | blocked | payment | unknown
+    Column("outcome", String(16), nullable=False),
+    Column("http_status", Integer, nullable=True),
+    Column("detail", Text, nullable=True),  # truncated upstream answer, never a token
+)
+
+# Idempotency-Key records, per API key, kept at least 24 h.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("api_key_id", String(32), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("body_hash", String(64), nullable=False),
+    Column("delivery_id", String(32), nullable=True),
+    Column("status_code", Integer, nullable=True),
+    Column("response", JSON, nullable=True),
+    Column("created_at", UTC_DATETIME, nullable=False),
+    Column("expires_at", UTC_DATETIME, nullable=False, index=True),
+)
+
+# API keys issued with `amogate keys create` (the admin key comes from API_KEY instead).
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False, unique=True),  # sha256 hex of the key
+    Column("scopes", JSON, nullable=False),
+    Column("origins", JSON, nullable=False),
+    Column("rate_per_minute", Integer, nullable=True),
+    Column("created_at", UTC_DATETIME, nullable=False),
+    Column("last_used_at", UTC_DATETIME, nullable=True),
+    Column("revoked_at", UTC_DATETIME, nullable=True),
+)
+
+# Fixed-window counters (per API key per minute, admin login attempts, ...), shared by instances.
+rate_counters = Table(
+    "rate_counters",
+    metadata,
+    Column("bucket", String(160), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),
+    Column("count", Integer, nullable=False),
+)
