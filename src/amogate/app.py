@@ -10,15 +10,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from amogate import __version__
-from amogate.api import health, leads
+from amogate.api import diagnostics, health, leads, oauth
 from amogate.api.auth import ApiKeyAuthenticator
 from amogate.api.errors import install_error_handlers
 from amogate.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from amogate.connection.service import AmoConnection
 from amogate.settings import Settings
 from amogate.storage import migrate
 from amogate.storage.db import Database
@@ -39,19 +41,34 @@ Calls under `/api/v1` need the `X-API-KEY` header.
 """
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
-    """Build the gateway. Pass `database` to share one engine (tests, CLI)."""
+def create_app(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    amo_transport: httpx.AsyncBaseTransport | None = None,
+    background: bool = True,
+) -> FastAPI:
+    """Build the gateway. `database` shares one engine (tests, CLI); `amo_transport` routes
+    amoCRM traffic (tests use the in-process sandbox); `background=False` starts no keeper or
+    worker tasks (tests that drive them step by step)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = database or Database(settings.database_url)
         app.state.database = db
+        amo: AmoConnection | None = None
         try:
             if db.is_sqlite:
                 await migrate.upgrade(db)
+            if settings.amo_configured:
+                amo = AmoConnection.create(settings, db, transport=amo_transport)
+                await amo.start(keeper=background)
+            app.state.amo = amo
             log.info("gateway.started", version=__version__, amo=settings.amo_api_base or None)
             yield
         finally:
+            if amo is not None:
+                await amo.stop()
             if database is None:
                 await db.dispose()
 
@@ -67,10 +84,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.settings = settings
     app.state.authenticator = ApiKeyAuthenticator(settings.api_key.get_secret_value())
     app.state.lead_intake = None
+    app.state.amo = None
 
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(leads.router)
+    app.include_router(oauth.router)
+    app.include_router(diagnostics.router)
 
     # Middleware runs outside-in in reverse order of adding: request id first, then CORS
     # (so preflights are answered before the body limit), then the body limit.

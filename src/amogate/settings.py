@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     error_log_path: Path = Path("storage/error.log")
+    token_refresh_days: float = Field(default=7.0, gt=0, le=80)
 
     @field_validator("api_key")
     @classmethod

@@ -1,0 +1,1 @@
+"""The gateway's connection to amoCRM: stored tokens, refreshes, the shared outbound budget."""

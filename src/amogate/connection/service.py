@@ -1,0 +1,134 @@
+"""`AmoConnection`: everything the gateway needs to talk to amoCRM, built from settings.
+
+One `httpx.AsyncClient` for the token endpoint, one `AmoClient` for the API, the token
+manager and the shared budget. `transport` lets tests route both through the in-process
+sandbox; in production it is None (real network).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+
+from amogate.amocrm.auth import BearerAuth
+from amogate.amocrm.client import AmoClient
+from amogate.connection.keeper import run_keeper
+from amogate.connection.limiter import DatabaseLimiter
+from amogate.connection.tokens import OAuthClient, TokenManager
+from amogate.settings import Settings
+from amogate.storage import accounts
+from amogate.storage.db import Database
+
+log = structlog.get_logger("amogate.connection")
+
+OAUTH_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+
+@dataclass
+class AmoConnection:
+    settings: Settings
+    database: Database
+    tokens: TokenManager
+    limiter: DatabaseLimiter
+    oauth_http: httpx.AsyncClient
+    transport: httpx.AsyncBaseTransport | None = None
+    _client: AmoClient | None = None
+    _client_base: str = ""
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def create(
+        cls,
+        settings: Settings,
+        database: Database,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> AmoConnection:
+        oauth_http = httpx.AsyncClient(transport=transport, timeout=OAUTH_TIMEOUT)
+        oauth_client = OAuthClient(
+            client_id=settings.amo_client_id,
+            client_secret=settings.amo_client_secret.get_secret_value(),
+            redirect_uri=settings.amo_redirect_uri,
+            base_url=settings.amo_base_url or None,
+            amo_domain=settings.amo_domain,
+        )
+        tokens = TokenManager(database, oauth_client, oauth_http)
+        limiter = DatabaseLimiter(database, settings.amo_rate_limit)
+        return cls(settings, database, tokens, limiter, oauth_http, transport)
+
+    async def start(self, *, keeper: bool = True) -> None:
+        """Install a long-lived token or import tokens.json, then start the keeper."""
+        settings = self.settings
+        if (
+            settings.amo_long_lived_token is not None
+            and settings.amo_long_lived_token.get_secret_value()
+        ):
+            await self.tokens.use_long_lived(
+                settings.amo_long_lived_token.get_secret_value(), self.base_domain_hint()
+            )
+        else:
+            await self.tokens.import_token_file(settings.token_storage_path)
+        if keeper:
+            self._tasks.append(
+                asyncio.create_task(
+                    run_keeper(self.tokens, max_age=timedelta(days=settings.token_refresh_days)),
+                    name="amogate-token-keeper",
+                )
+            )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        await self.oauth_http.aclose()
+
+    def base_domain_hint(self) -> str | None:
+        if self.settings.amo_base_url:
+            return urlsplit(self.settings.amo_base_url).netloc
+        return self.settings.amo_domain or None
+
+    async def api_base(self) -> str:
+        """AMO_BASE_URL, else the account host learned at connect time, else AMO_DOMAIN."""
+        if self.settings.amo_base_url:
+            return self.settings.amo_base_url
+        row = self.tokens._cached or await self.tokens.status()
+        domain = (row.base_domain if row else None) or self.settings.amo_domain
+        return f"https://{domain}" if domain else ""
+
+    async def client(self) -> AmoClient:
+        """The API client (rebuilt if the account's host changed after a reconnect)."""
+        base = await self.api_base()
+        if not base:
+            raise accounts_not_configured()
+        if self._client is None or base != self._client_base:
+            if self._client is not None:
+                await self._client.aclose()
+            self._client = AmoClient(
+                base,
+                auth=BearerAuth(self.tokens),
+                limiter=self.limiter,
+                transport=self.transport,
+            )
+            self._client_base = base
+        return self._client
+
+    async def account_state(self) -> accounts.AccountRow | None:
+        return await self.tokens.status()
+
+
+def accounts_not_configured() -> Exception:
+    from amogate.connection.tokens import NotConnected
+
+    return NotConnected("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)")

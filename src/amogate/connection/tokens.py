@@ -1,0 +1,323 @@
+"""Tokens kept alive: proactive and on-401 refresh, at most one refresh per account in flight.
+
+Refresh tokens are single-use, so two refreshes with the same token would kill the connection
+("Token has been revoked"). A refresh therefore runs under two locks: an asyncio lock for the
+coroutines of this process, and the account row's database lock for every process and host
+sharing the database (`SELECT ... FOR UPDATE` on PostgreSQL; `BEGIN IMMEDIATE` on SQLite).
+After taking them the row is read again: if another process already refreshed, its tokens are
+used and no call is made. The new pair is committed before anything uses it. A failed refresh
+never deletes stored tokens; a revoked refresh token marks the account `needs_reauthorization`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+
+from amogate.amocrm import jwt, oauth
+from amogate.amocrm.errors import AmoAuthError, AmoRefreshRevokedError
+from amogate.storage import accounts
+from amogate.storage.db import Database
+
+log = structlog.get_logger("amogate.tokens")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """The integration's credentials, as registered in amoCRM."""
+
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    base_url: str | None  # AMO_BASE_URL override (the sandbox), else None
+    amo_domain: str
+
+    def token_url(self, base_domain: str | None) -> str:
+        return oauth.token_url(base_domain or self.amo_domain, base_url=self.base_url)
+
+
+class NotConnected(AmoAuthError):
+    """No usable token: the account was never connected or needs reauthorization."""
+
+
+class TokenManager:
+    """Implements `amogate.amocrm.auth.TokenProvider` on top of the database."""
+
+    def __init__(
+        self,
+        database: Database,
+        oauth_client: OAuthClient,
+        http: httpx.AsyncClient,
+        *,
+        account_key: str = accounts.DEFAULT_ACCOUNT,
+        refresh_margin: timedelta = timedelta(minutes=10),
+        clock: Clock = utcnow,
+    ) -> None:
+        self.database = database
+        self.oauth_client = oauth_client
+        self.http = http
+        self.account_key = account_key
+        self.refresh_margin = refresh_margin
+        self.clock = clock
+        self._lock = asyncio.Lock()
+        self._cached: accounts.AccountRow | None = None
+        self.refresh_count = 0  # refreshes this process performed (metrics, tests)
+
+    def __repr__(self) -> str:
+        return f"TokenManager(account={self.account_key!r})"
+
+    # --- TokenProvider ---------------------------------------------------------------------
+
+    async def access_token(self) -> str:
+        row = self._cached
+        if row is None or self._needs_refresh(row):
+            row = await self._read()
+            if self._needs_refresh(row):
+                row = await self._refresh(reason="expiry", unless_token_changed_from=None)
+        return self._usable(row)
+
+    async def refresh_after_401(self, rejected_token: str) -> str | None:
+        row = await self._read()
+        if row.token_kind == accounts.LONG_LIVED:
+            return None  # nothing can refresh a long-lived token
+        if (
+            row.access_token
+            and row.access_token != rejected_token
+            and row.state == accounts.CONNECTED
+        ):
+            return row.access_token  # someone already refreshed
+        try:
+            row = await self._refresh(reason="401", unless_token_changed_from=rejected_token)
+        except AmoAuthError:
+            return None
+        return self._usable(row)
+
+    # --- operations ------------------------------------------------------------------------
+
+    async def refresh_now(
+        self, reason: str = "manual", *, unless_refreshed_after: datetime | None = None
+    ) -> accounts.AccountRow:
+        """Refresh now (CLI, keeper); still one at a time across processes. With
+        `unless_refreshed_after`, skip when another process refreshed after that moment."""
+        return await self._refresh(
+            reason=reason,
+            unless_token_changed_from=None,
+            force=True,
+            unless_refreshed_after=unless_refreshed_after,
+        )
+
+    async def status(self) -> accounts.AccountRow | None:
+        async with self.database.read() as conn:
+            return await accounts.get(conn, self.account_key)
+
+    def forget_cache(self) -> None:
+        self._cached = None
+
+    async def store_pair(self, pair: oauth.TokenPair, *, reason: str) -> accounts.AccountRow:
+        """Save a pair obtained by a code exchange (or an import)."""
+        now = self.clock()
+        async with self.database.transaction() as conn:
+            await accounts.lock(conn, self.account_key, now)
+            await accounts.save_tokens(
+                conn,
+                self.account_key,
+                access_token=pair.access_token,
+                refresh_token=pair.refresh_token,
+                expires_at=pair.expires_at,
+                kind=accounts.OAUTH,
+                now=now,
+                base_domain=pair.base_domain,
+            )
+            row = await accounts.get(conn, self.account_key)
+        assert row is not None
+        self._cached = row
+        log.info("oauth.tokens.stored", reason=reason, base_domain=pair.base_domain)
+        return row
+
+    async def use_long_lived(self, token: str, base_domain: str | None) -> accounts.AccountRow:
+        """Install AMO_LONG_LIVED_TOKEN (idempotent: rewritten only when it changed)."""
+        now = self.clock()
+        async with self.database.transaction() as conn:
+            row = await accounts.lock(conn, self.account_key, now)
+            if row.access_token != token or row.token_kind != accounts.LONG_LIVED:
+                await accounts.save_tokens(
+                    conn,
+                    self.account_key,
+                    access_token=token,
+                    refresh_token=None,
+                    expires_at=jwt.expires_at(token),
+                    kind=accounts.LONG_LIVED,
+                    now=now,
+                    base_domain=base_domain,
+                    refreshed=False,
+                )
+                log.info("oauth.long_lived_token.installed", expires_at=jwt.expires_at(token))
+            row = await accounts.get(conn, self.account_key)  # type: ignore[assignment]
+        assert row is not None
+        self._cached = row
+        return row
+
+    async def import_token_file(self, path: Path) -> bool:
+        """Import the original gateway's storage/tokens.json once, when the database has no
+        token yet. Returns True when something was imported."""
+        data = await asyncio.to_thread(_read_token_file, path)
+        if data is None:
+            return False
+        access, refresh, expires_at = data["access_token"], data["refresh_token"], None
+        expires_raw = data.get("expires_at") or data.get("expires")
+        if isinstance(expires_raw, int | float) or (
+            isinstance(expires_raw, str) and expires_raw.replace(".", "", 1).isdigit()
+        ):
+            expires_at = datetime.fromtimestamp(float(expires_raw), tz=UTC)
+        else:
+            expires_at = jwt.expires_at(access)
+        base_domain = data.get("base_domain") or data.get("baseDomain") or None
+        now = self.clock()
+        async with self.database.transaction() as conn:
+            row = await accounts.lock(conn, self.account_key, now)
+            if row.has_token:
+                return False
+            await accounts.save_tokens(
+                conn,
+                self.account_key,
+                access_token=access,
+                refresh_token=refresh,
+                expires_at=expires_at,
+                kind=accounts.OAUTH,
+                now=now,
+                base_domain=str(base_domain) if base_domain else None,
+                refreshed=False,
+            )
+        self._cached = None
+        log.info("oauth.tokens_file.imported", path=str(path), expires_at=expires_at)
+        return True
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _needs_refresh(self, row: accounts.AccountRow) -> bool:
+        if row.token_kind == accounts.LONG_LIVED or row.state != accounts.CONNECTED:
+            return False
+        if not row.refresh_token:
+            return False
+        expires = row.access_expires_at
+        return expires is None or expires - self.refresh_margin <= self.clock()
+
+    def _usable(self, row: accounts.AccountRow) -> str:
+        if row.state == accounts.NEEDS_REAUTHORIZATION:
+            raise NotConnected(
+                "amoCRM needs reauthorization: open /oauth/authorize "
+                f"({row.state_reason or 'the refresh token was rejected'})",
+            )
+        if not row.access_token:
+            raise NotConnected("amoCRM is not connected: open /oauth/authorize")
+        return row.access_token
+
+    async def _read(self) -> accounts.AccountRow:
+        async with self.database.read() as conn:
+            row = await accounts.get(conn, self.account_key)
+        if row is None:
+            raise NotConnected("amoCRM is not connected: open /oauth/authorize")
+        self._cached = row
+        return row
+
+    async def _refresh(
+        self,
+        *,
+        reason: str,
+        unless_token_changed_from: str | None,
+        force: bool = False,
+        unless_refreshed_after: datetime | None = None,
+    ) -> accounts.AccountRow:
+        async with self._lock:
+            now = self.clock()
+            async with self.database.transaction() as conn:
+                row = await accounts.lock(conn, self.account_key, now)
+                # Someone else (a coroutine here, another process) may have refreshed already.
+                if unless_token_changed_from is not None:
+                    if row.access_token and row.access_token != unless_token_changed_from:
+                        self._cached = row
+                        return row
+                elif (not force and not self._needs_refresh(row)) or (
+                    unless_refreshed_after is not None
+                    and row.refreshed_at is not None
+                    and row.refreshed_at > unless_refreshed_after
+                ):
+                    self._cached = row
+                    return row
+                if row.token_kind == accounts.LONG_LIVED or not row.refresh_token:
+                    self._cached = row
+                    return row
+                if row.state == accounts.NEEDS_REAUTHORIZATION:
+                    self._cached = row
+                    return row
+                try:
+                    pair = await oauth.refresh_tokens(
+                        self.http,
+                        token_url=self.oauth_client.token_url(row.base_domain),
+                        client_id=self.oauth_client.client_id,
+                        client_secret=self.oauth_client.client_secret,
+                        redirect_uri=self.oauth_client.redirect_uri,
+                        refresh_token=row.refresh_token,
+                    )
+                except AmoRefreshRevokedError as exc:
+                    await accounts.set_state(
+                        conn, self.account_key, accounts.NEEDS_REAUTHORIZATION, exc.detail, now
+                    )
+                    log.error("oauth.refresh.revoked", reason=reason, detail=exc.detail)
+                    self._cached = None
+                    raise
+                except AmoAuthError as exc:
+                    await accounts.set_state(
+                        conn, self.account_key, accounts.NEEDS_REAUTHORIZATION, exc.detail, now
+                    )
+                    log.error("oauth.refresh.rejected", reason=reason, detail=exc.detail)
+                    self._cached = None
+                    raise
+                # The new pair is committed (end of this block) before anything uses it.
+                await accounts.save_tokens(
+                    conn,
+                    self.account_key,
+                    access_token=pair.access_token,
+                    refresh_token=pair.refresh_token,
+                    expires_at=pair.expires_at,
+                    kind=accounts.OAUTH,
+                    now=now,
+                    base_domain=row.base_domain or pair.base_domain,
+                )
+                fresh = await accounts.get(conn, self.account_key)
+            assert fresh is not None
+            self._cached = fresh
+            self.refresh_count += 1
+            log.info("oauth.refresh.done", reason=reason, expires_at=pair.expires_at)
+            return fresh
+
+
+def _read_token_file(path: Path) -> dict[str, Any] | None:
+    """The original gateway's tokens.json, or None when absent or unusable."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        log.warning("oauth.tokens_file.unreadable", path=str(path))
+        return None
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k), str) and data.get(k) for k in ("access_token", "refresh_token")
+    ):
+        log.warning("oauth.tokens_file.unreadable", path=str(path))
+        return None
+    return data

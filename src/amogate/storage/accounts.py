@@ -1,0 +1,159 @@
+"""amoCRM account rows (tokens, connection state) and single-use OAuth states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from amogate.storage.tables import amo_accounts, oauth_states
+
+DEFAULT_ACCOUNT = "default"
+
+CONNECTED = "connected"
+NEEDS_REAUTHORIZATION = "needs_reauthorization"
+NOT_AUTHORIZED = "not_authorized"
+
+OAUTH = "oauth"  # a refreshable OAuth pair
+LONG_LIVED = "long_lived"  # a private integration's token: never refreshed
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    account_key: str
+    base_domain: str | None
+    amo_account_id: int | None
+    token_kind: str
+    access_token: str | None
+    refresh_token: str | None
+    access_expires_at: datetime | None
+    refreshed_at: datetime | None
+    state: str
+    state_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def __repr__(self) -> str:  # never print a token
+        return (
+            f"AccountRow(account_key={self.account_key!r}, state={self.state!r}, "
+            f"kind={self.token_kind!r}, expires={self.access_expires_at!r})"
+        )
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self.access_token)
+
+
+def _row(mapping: Any) -> AccountRow:
+    return AccountRow(**{c.name: mapping[c.name] for c in amo_accounts.columns})
+
+
+async def get(conn: AsyncConnection, key: str = DEFAULT_ACCOUNT) -> AccountRow | None:
+    row = (
+        (await conn.execute(select(amo_accounts).where(amo_accounts.c.account_key == key)))
+        .mappings()
+        .first()
+    )
+    return _row(row) if row else None
+
+
+async def lock(conn: AsyncConnection, key: str, now: datetime) -> AccountRow:
+    """The account row, locked until the transaction ends (creating it if missing).
+
+    PostgreSQL: `SELECT ... FOR UPDATE`. SQLite: the transaction already holds the database's
+    write lock (`BEGIN IMMEDIATE`), which serialises every writer the same way."""
+    row = (
+        (
+            await conn.execute(
+                select(amo_accounts).where(amo_accounts.c.account_key == key).with_for_update()
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is not None:
+        return _row(row)
+    await conn.execute(
+        insert(amo_accounts).values(
+            account_key=key,
+            token_kind=OAUTH,
+            state=NOT_AUTHORIZED,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    locked = await get(conn, key)
+    assert locked is not None
+    return locked
+
+
+async def save_tokens(
+    conn: AsyncConnection,
+    key: str,
+    *,
+    access_token: str,
+    refresh_token: str | None,
+    expires_at: datetime | None,
+    kind: str,
+    now: datetime,
+    base_domain: str | None = None,
+    refreshed: bool = True,
+) -> None:
+    values: dict[str, Any] = {
+        "access_token": access_token,
+        "refresh_token": refresh_token,
+        "access_expires_at": expires_at,
+        "token_kind": kind,
+        "state": CONNECTED,
+        "state_reason": None,
+        "updated_at": now,
+    }
+    if refreshed:
+        values["refreshed_at"] = now
+    if base_domain:
+        values["base_domain"] = base_domain
+    await conn.execute(update(amo_accounts).where(amo_accounts.c.account_key == key).values(values))
+
+
+async def set_state(
+    conn: AsyncConnection, key: str, state: str, reason: str | None, now: datetime
+) -> None:
+    await conn.execute(
+        update(amo_accounts)
+        .where(amo_accounts.c.account_key == key)
+        .values(state=state, state_reason=reason, updated_at=now)
+    )
+
+
+async def set_account_id(conn: AsyncConnection, key: str, amo_account_id: int) -> None:
+    await conn.execute(
+        update(amo_accounts)
+        .where(amo_accounts.c.account_key == key)
+        .values(amo_account_id=amo_account_id)
+    )
+
+
+# --- OAuth state ------------------------------------------------------------------------------
+
+
+async def add_oauth_state(
+    conn: AsyncConnection, state: str, now: datetime, expires_at: datetime
+) -> None:
+    await conn.execute(delete(oauth_states).where(oauth_states.c.expires_at < now))
+    await conn.execute(
+        insert(oauth_states).values(state=state, created_at=now, expires_at=expires_at)
+    )
+
+
+async def consume_oauth_state(conn: AsyncConnection, state: str, now: datetime) -> bool:
+    """True once for a state that was issued and has not expired; it is gone afterwards."""
+    row = (
+        await conn.execute(select(oauth_states.c.expires_at).where(oauth_states.c.state == state))
+    ).first()
+    if row is None:
+        return False
+    await conn.execute(delete(oauth_states).where(oauth_states.c.state == state))
+    return bool(row.expires_at > now)
