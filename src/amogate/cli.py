@@ -184,5 +184,16 @@ def sandbox(
     run(config, host, port)
 
 
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Gateway port (a free one if taken).")] = 9095,
+    sandbox_port: Annotated[int, typer.Option(help="Sandbox port (a free one if taken).")] = 9096,
+) -> None:
+    """Run the gateway connected to the built-in amoCRM sandbox, ready for curl."""
+    from amogate.commands.demo import run_demo
+
+    run_demo(port=port, sandbox_port=sandbox_port)
+
+
 def main() -> None:
     app()

@@ -1,0 +1,1 @@
+"""Typer sub-commands of `amogate`, one module per group."""
