@@ -1,0 +1,44 @@
+"""Settings of one sandbox account: OAuth client, token lifetimes, budget and public URL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:9096"
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Everything that makes one sandbox differ from another.
+
+    `rate_limit` is requests per rolling second per token (0 = unlimited), like amoCRM's 7 rps.
+    `block_after_s` > 0 switches on amoCRM's "blocked" mode: that many consecutive seconds with
+    429s make every API/OAuth request answer 403 HTML for `block_duration_s`. It is off by
+    default so tests stay deterministic.
+    `unsorted_source_uid_filter` enables the sandbox-only `filter[source_uid]` on
+    `GET /api/v4/leads/unsorted`; real amoCRM ignores unknown filters, so it is off by default.
+    """
+
+    subdomain: str = "sandbox"
+    client_id: str = "sandbox-client-id"
+    client_secret: str = "sandbox-client-secret"  # noqa: S105 - a public test value
+    redirect_uri: str = "http://localhost:9095/oauth/callback"
+    long_lived_token: str | None = None
+    access_token_ttl: int = 86400
+    refresh_token_ttl: int = 90 * 86400
+    rate_limit: int = 7
+    public_url: str = DEFAULT_PUBLIC_URL
+    block_after_s: int = 0
+    block_duration_s: int = 60
+    unsorted_source_uid_filter: bool = False
+
+    @property
+    def base_url(self) -> str:
+        """`public_url` without a trailing slash: the prefix of every `_links` href."""
+        return self.public_url.rstrip("/")
+
+    @property
+    def referer(self) -> str:
+        """host:port of `public_url`, what amoCRM sends as `referer` (the account host)."""
+        return urlsplit(self.public_url).netloc

@@ -1,0 +1,1 @@
+"""HTTP routes of the sandbox, one module per amoCRM area plus the control API."""
