@@ -1,0 +1,96 @@
+"""Real processes for acceptance tests: free ports, a running `amogate serve`, waiting."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for_http(
+    url: str, *, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(
+                    f"process exited with {process.returncode} before {url} answered"
+                )
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def gateway_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A clean environment for a gateway process (nothing from the developer's .env)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AMO_", "API_KEY", "DATABASE_URL", "LEAD_", "ADMIN_"))
+    }
+    env.update(
+        API_KEY="test-admin-key-0123456789",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'gateway.db'}",
+        TOKEN_STORAGE_PATH=str(tmp_path / "tokens.json"),
+        ERROR_LOG_PATH=str(tmp_path / "error.log"),
+        LOG_FORMAT="json",
+        LOG_LEVEL="WARNING",
+    )
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def running_gateway(
+    tmp_path: Path, *args: str, port: int | None = None, log_name: str = "gateway.log", **env: str
+) -> Iterator[str]:
+    """`amogate serve` as a real process; yields its base URL; terminates it afterwards."""
+    port = port or free_port()
+    log = (tmp_path / log_name).open("ab")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "amogate",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *args,
+        ],
+        env=gateway_env(tmp_path, **env),
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", process=process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
