@@ -33,7 +33,7 @@ def wait_for_http(
             if process is not None and process.poll() is not None:
                 raise RuntimeError(
                     f"process exited with {process.returncode} before {url} answered"
-                )
+                ) from None
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
