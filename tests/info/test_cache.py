@@ -54,7 +54,8 @@ async def test_repeated_reads_within_ttl_fetch_once(cache: InfoCache, source: Fa
     first = await cache.entry("lead_fields")
     for _ in range(50):
         again = await cache.entry("lead_fields")
-        assert again.cached and not again.stale
+        assert again.cached
+        assert not again.stale
         assert again.etag == first.etag
     assert not first.cached
     assert source.calls == ["lead_fields"]
@@ -247,7 +248,8 @@ async def test_etag_follows_the_data(cache: InfoCache, source: FakeSource) -> No
     source.data["contact_fields"] = [{"id": 900, "code": "PHONE"}]
     after = await cache.entry("contact_fields", force_refresh=True)
     assert after.etag != before.etag
-    assert after.etag.startswith('"') and after.etag.endswith('"')
+    assert after.etag.startswith('"')
+    assert after.etag.endswith('"')
 
 
 async def test_invalidate_forgets_the_copy(cache: InfoCache, source: FakeSource) -> None:
