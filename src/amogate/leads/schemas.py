@@ -121,6 +121,13 @@ class PhoneIn(_Model):
     value: str = Field(min_length=1, max_length=64)
     type: str = Field(default="WORK", pattern=r"^(WORK|WORKDD|MOB|FAX|HOME|OTHER)$")
 
+    @field_validator("value")
+    @classmethod
+    def _has_digits(cls, value: str) -> str:
+        if not any(ch.isdigit() for ch in value):
+            raise PhoneWithoutDigits("Phone number must contain digits")
+        return value
+
 
 class EmailIn(_Model):
     value: str = Field(min_length=3, max_length=MAX_TEXT)

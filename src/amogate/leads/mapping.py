@@ -1,0 +1,403 @@
+"""From our lead request to amoCRM's shapes (amocrm-api.md §4.4, §4.5, §4.8, §4.9) — pure.
+
+Three steps, each a plain function of its inputs:
+
+* ``stored_payload(lead, region)``: the validated request as JSON for the ``deliveries`` row,
+  phones already in E.164. This is what survives restarts.
+* ``form_item(payload, fields, delivery_id, created_at)``: one ``POST /leads/unsorted/forms``
+  item. Custom fields named by code/name and options named by label are resolved against the
+  account's field lists here; anything unknown raises ``UnresolvedFields`` with our dotted paths.
+  UTM values go to the lead's tracking fields the account has; other codes are dropped.
+* ``lead_note(payload, lead_id, request_id)``: the one common note for the sales manager with
+  the comment, every UTM pair and the form details.
+
+``our_path(payload, amo_path)`` turns a path inside an amoCRM item (from its validation errors)
+back into the caller's dotted path, so a 422 points at the field the caller sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from amogate.leads.phones import normalize_phone
+from amogate.leads.schemas import CustomFieldIn, LeadRequest
+
+JSON = dict[str, Any]
+DEFAULT_SOURCE = "amogate"
+DEFAULT_FORM_NAME = "Website form"
+# Our UTM keys and the amoCRM tracking field codes they fill (amocrm-api.md §4.5).
+UTM_TRACKING_CODES = {
+    "utm_source": "UTM_SOURCE",
+    "utm_medium": "UTM_MEDIUM",
+    "utm_campaign": "UTM_CAMPAIGN",
+    "utm_content": "UTM_CONTENT",
+    "utm_term": "UTM_TERM",
+}
+NAME_REFERENCES = ("field_code", "field_name", "enum", "enums")
+
+
+@dataclass(frozen=True)
+class AccountFields:
+    """The account's custom fields (amoCRM field dicts: id, name, code, type, enums)."""
+
+    lead: Sequence[Mapping[str, Any]]
+    contact: Sequence[Mapping[str, Any]]
+
+
+class UnresolvedFields(ValueError):
+    """Fields or options the account does not have, keyed by the caller's dotted path."""
+
+    def __init__(self, details: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in details.items()))
+        self.details = details
+
+
+# --- the stored payload ----------------------------------------------------------------------
+
+
+def stored_payload(lead: LeadRequest, region: str) -> JSON:
+    """The request as it is kept in the queue: JSON, phones normalised, defaults filled."""
+    data = lead.model_dump(mode="json", exclude_none=True)
+    contact = data["contact"]
+    phones: list[JSON] = []
+    if lead.contact.phone:
+        phones.append({"value": normalize_phone(lead.contact.phone, region), "type": "WORK"})
+    for phone in lead.contact.phones:
+        phones.append({"value": normalize_phone(phone.value, region), "type": phone.type})
+    emails: list[JSON] = []
+    if lead.contact.email:
+        emails.append({"value": lead.contact.email, "type": "WORK"})
+    emails += [{"value": e.value, "type": e.type} for e in lead.contact.emails]
+    contact.pop("phone", None)
+    contact.pop("email", None)
+    contact["phones"] = _unique_values(phones)
+    contact["emails"] = _unique_values(emails)
+    data["source"] = lead.source or DEFAULT_SOURCE
+    return data
+
+
+def uses_names(payload: Mapping[str, Any]) -> bool:
+    """Whether resolving the payload needs the account's field lists for names or labels."""
+    entries = [
+        *payload["lead"].get("custom_fields", []),
+        *payload["contact"].get("custom_fields", []),
+    ]
+    return any(entry.get(key) for entry in entries for key in NAME_REFERENCES)
+
+
+def _unique_values(items: list[JSON]) -> list[JSON]:
+    seen: set[str] = set()
+    unique = []
+    for item in items:
+        key = str(item["value"]).lower()
+        if key not in seen:
+            seen.add(key)
+            unique.append(item)
+    return unique
+
+
+# --- the unsorted form item ------------------------------------------------------------------
+
+
+def form_item(
+    payload: Mapping[str, Any],
+    fields: AccountFields,
+    *,
+    delivery_id: str,
+    created_at: int,
+) -> JSON:
+    """One ``POST /api/v4/leads/unsorted/forms`` item; ``request_id`` and ``source_uid`` are the
+    delivery id, so results match and a re-sent form is recognisable."""
+    problems: dict[str, str] = {}
+    lead_in: Mapping[str, Any] = payload["lead"]
+    contact_in: Mapping[str, Any] = payload["contact"]
+    lead_values = resolve_custom_fields(
+        lead_in.get("custom_fields", []), fields.lead, "lead.custom_fields", problems
+    )
+    lead_values += tracking_values(payload.get("utm", {}), fields.lead)
+    contact_values = contact_channel_values(contact_in)
+    contact_values += resolve_custom_fields(
+        contact_in.get("custom_fields", []), fields.contact, "contact.custom_fields", problems
+    )
+    if problems:
+        raise UnresolvedFields(problems)
+
+    lead: JSON = {"name": lead_in["name"]}
+    for key in ("price", "status_id", "responsible_user_id"):
+        if lead_in.get(key) is not None:
+            lead[key] = lead_in[key]
+    if payload.get("visitor_uid"):
+        lead["visitor_uid"] = payload["visitor_uid"]
+    if lead_values:
+        lead["custom_fields_values"] = lead_values
+    tags = [_tag(tag) for tag in lead_in.get("tags", [])]
+    if tags:
+        lead["_embedded"] = {"tags": tags}
+
+    contact: JSON = {"name": contact_name(contact_in)}
+    for key in ("first_name", "last_name"):
+        if contact_in.get(key):
+            contact[key] = contact_in[key]
+    if lead_in.get("responsible_user_id") is not None:
+        contact["responsible_user_id"] = lead_in["responsible_user_id"]
+    if contact_values:
+        contact["custom_fields_values"] = contact_values
+
+    item: JSON = {
+        "request_id": delivery_id,
+        "source_name": payload.get("source") or DEFAULT_SOURCE,
+        "source_uid": delivery_id,
+        "created_at": created_at,
+        "metadata": form_metadata(payload, created_at),
+        "_embedded": {"leads": [lead], "contacts": [contact]},
+    }
+    if payload.get("pipeline_id") is not None:
+        item["pipeline_id"] = payload["pipeline_id"]
+    return item
+
+
+def form_metadata(payload: Mapping[str, Any], sent_at: int) -> JSON:
+    """amoCRM wants form_id, form_name, form_page and form_sent_at on every item."""
+    form_name = payload.get("form_name") or DEFAULT_FORM_NAME
+    metadata: JSON = {
+        "form_id": form_id(form_name),
+        "form_name": form_name,
+        "form_page": payload.get("form_page")
+        or payload.get("referer")
+        or payload.get("source")
+        or DEFAULT_SOURCE,
+        "form_sent_at": sent_at,
+    }
+    for key in ("ip", "referer", "visitor_uid"):
+        if payload.get(key):
+            metadata[key] = payload[key]
+    return metadata
+
+
+def form_id(form_name: str) -> str:
+    """ "Contact Form" -> "contact_form"; names without Latin letters or digits keep a stable id."""
+    slug = re.sub(r"[^0-9a-z]+", "_", form_name.lower()).strip("_")
+    if slug:
+        return slug[:64]
+    return "form_" + format(sum(ord(ch) * (i + 1) for i, ch in enumerate(form_name)) % 10**8, "d")
+
+
+def contact_name(contact: Mapping[str, Any]) -> str:
+    """amoCRM shows a contact by its name; fall back to what the form gave."""
+    if contact.get("name"):
+        return str(contact["name"])
+    parts = [contact.get("first_name"), contact.get("last_name")]
+    joined = " ".join(str(p) for p in parts if p)
+    if joined:
+        return joined
+    for key in ("phones", "emails"):
+        if contact.get(key):
+            return str(contact[key][0]["value"])
+    return "—"
+
+
+def contact_channel_values(contact: Mapping[str, Any]) -> list[JSON]:
+    """PHONE and EMAIL multitext values with their kind as ``enum_code``."""
+    values: list[JSON] = []
+    for code, key in (("PHONE", "phones"), ("EMAIL", "emails")):
+        items = contact.get(key) or []
+        if items:
+            values.append(
+                {
+                    "field_code": code,
+                    "values": [{"value": i["value"], "enum_code": i["type"]} for i in items],
+                }
+            )
+    return values
+
+
+def tracking_values(utm: Mapping[str, str], lead_fields: Sequence[Mapping[str, Any]]) -> list[JSON]:
+    """UTM pairs as tracking-field values, only for codes the account has."""
+    codes = {str(f.get("code")) for f in lead_fields if f.get("code")}
+    return [
+        {"field_code": code, "values": [{"value": utm[key]}]}
+        for key, code in UTM_TRACKING_CODES.items()
+        if utm.get(key) and code in codes
+    ]
+
+
+def _tag(tag: Mapping[str, Any]) -> JSON:
+    return {"id": tag["id"]} if tag.get("id") is not None else {"name": tag["name"]}
+
+
+# --- custom fields ---------------------------------------------------------------------------
+
+
+def resolve_custom_fields(
+    entries: Sequence[Mapping[str, Any]],
+    fields: Sequence[Mapping[str, Any]],
+    path: str,
+    problems: dict[str, str],
+) -> list[JSON]:
+    """Our custom field entries as amoCRM ``custom_fields_values``, one per entry, in order
+    (``our_path`` relies on the order). Problems are added to ``problems``."""
+    resolved: list[JSON] = []
+    for index, raw in enumerate(entries):
+        entry = CustomFieldIn.model_validate(raw)
+        at = f"{path}.{index}"
+        field = find_field(entry, fields)
+        if field is None:
+            if entry.field_id is not None and not fields:
+                field = {"id": entry.field_id, "name": str(entry.field_id), "enums": []}
+            else:
+                problems[at] = f"Unknown field {entry.reference}"
+                continue
+        values = field_values(entry, field, at, problems)
+        if values is not None:
+            resolved.append({"field_id": int(field["id"]), "values": values})
+    return resolved
+
+
+def find_field(
+    entry: CustomFieldIn, fields: Sequence[Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    if entry.field_id is not None:
+        return next((f for f in fields if f.get("id") == entry.field_id), None)
+    if entry.field_code:
+        wanted = entry.field_code.casefold()
+        return next((f for f in fields if str(f.get("code") or "").casefold() == wanted), None)
+    assert entry.field_name is not None
+    exact = [f for f in fields if f.get("name") == entry.field_name]
+    if exact:
+        return exact[0]
+    wanted = entry.field_name.casefold()
+    return next((f for f in fields if str(f.get("name") or "").casefold() == wanted), None)
+
+
+def field_values(
+    entry: CustomFieldIn, field: Mapping[str, Any], at: str, problems: dict[str, str]
+) -> list[JSON] | None:
+    values: list[JSON] = []
+    if entry.value is not None:
+        values.append({"value": entry.value})
+    values += [{"value": v} for v in entry.values or []]
+    if entry.enum_id is not None:
+        values.append({"enum_id": entry.enum_id})
+    values += [{"enum_id": i} for i in entry.enum_ids or []]
+    labels = ([entry.enum] if entry.enum is not None else []) + list(entry.enums or [])
+    name = field.get("name", field.get("id"))
+    failed = False
+    for label in labels:
+        enum_id = find_enum(field, label)
+        if enum_id is None:
+            key = f"{at}.enum" if entry.enum == label else f"{at}.enums"
+            problems.setdefault(key, f"Field {name!r} has no option {label!r}")
+            failed = True
+        else:
+            values.append({"enum_id": enum_id})
+    return None if failed else values
+
+
+def find_enum(field: Mapping[str, Any], label: str) -> int | None:
+    enums: Sequence[Mapping[str, Any]] = field.get("enums") or []
+    for match in (
+        lambda e: e.get("value") == label,
+        lambda e: str(e.get("value", "")).casefold() == label.casefold(),
+    ):
+        found = next((e for e in enums if match(e)), None)
+        if found is not None:
+            return int(found["id"])
+    return None
+
+
+# --- the note ----------------------------------------------------------------------------------
+
+
+def note_text(payload: Mapping[str, Any]) -> str | None:
+    """What the sales manager reads on the lead; None when the form said nothing more."""
+    sections: list[str] = []
+    if payload.get("comment"):
+        sections.append(f"Comment:\n{payload['comment']}")
+    utm: Mapping[str, str] = payload.get("utm") or {}
+    if utm:
+        sections.append("UTM:\n" + "\n".join(f"{k}: {v}" for k, v in utm.items()))
+    form_lines = [
+        f"{label}: {payload[key]}"
+        for key, label in (
+            ("form_name", "Form"),
+            ("form_page", "Page"),
+            ("referer", "Referer"),
+            ("ip", "IP"),
+            ("visitor_uid", "Visitor"),
+        )
+        if payload.get(key)
+    ]
+    if form_lines:
+        sections.append("\n".join(form_lines))
+    if not sections:
+        return None
+    return "\n\n".join(sections)
+
+
+def lead_note(payload: Mapping[str, Any], lead_id: int, request_id: str) -> JSON | None:
+    """The common note on the created lead (``POST /api/v4/leads/notes`` item)."""
+    text = note_text(payload)
+    if text is None:
+        return None
+    return {
+        "entity_id": lead_id,
+        "note_type": "common",
+        "params": {"text": text},
+        "request_id": request_id,
+    }
+
+
+# --- amoCRM's error paths back to ours -------------------------------------------------------
+
+_LEAD_KEYS = {"name", "price", "status_id", "responsible_user_id", "visitor_uid"}
+
+
+def our_path(payload: Mapping[str, Any], amo_path: str) -> str:
+    """``_embedded.leads.0.custom_fields_values.1.values.0.enum_id`` -> ``lead.custom_fields.1``."""
+    parts = amo_path.split(".") if amo_path else []
+    if parts[:3] == ["_embedded", "leads", "0"]:
+        return _entity_path(payload, "lead", parts[3:])
+    if parts[:3] == ["_embedded", "contacts", "0"]:
+        return _entity_path(payload, "contact", parts[3:])
+    if parts[:1] == ["metadata"] and len(parts) > 1:
+        return (
+            parts[1]
+            if parts[1] in ("form_name", "form_page", "ip", "referer", "visitor_uid")
+            else "request"
+        )
+    if parts[:1] == ["pipeline_id"]:
+        return "pipeline_id"
+    return "request"
+
+
+def _entity_path(payload: Mapping[str, Any], entity: str, rest: list[str]) -> str:
+    if not rest:
+        return entity
+    head = rest[0]
+    if entity == "lead" and rest[:2] == ["_embedded", "tags"]:
+        return f"lead.tags.{rest[2]}" if len(rest) > 2 else "lead.tags"
+    if head == "custom_fields_values" and len(rest) > 1 and rest[1].isdigit():
+        return _value_path(payload, entity, int(rest[1]))
+    if entity == "lead" and head in _LEAD_KEYS:
+        return "visitor_uid" if head == "visitor_uid" else f"lead.{head}"
+    if entity == "contact" and head in ("name", "first_name", "last_name"):
+        return f"contact.{head}"
+    return entity
+
+
+def _value_path(payload: Mapping[str, Any], entity: str, index: int) -> str:
+    section: Mapping[str, Any] = payload[entity]
+    if entity == "contact":
+        channels = [key for key in ("phones", "emails") if section.get(key)]
+        if index < len(channels):
+            return f"contact.{channels[index]}"
+        index -= len(channels)
+    entries = section.get("custom_fields", [])
+    if index < len(entries):
+        return f"{entity}.custom_fields.{index}"
+    if entity == "lead":
+        return "utm"
+    return f"{entity}.custom_fields"
