@@ -61,9 +61,13 @@ def run_demo(port: int = 9095, sandbox_port: int = 9096) -> None:
     gateway_port = _port(port)
     redirect_uri = f"http://localhost:{gateway_port}/oauth/callback"
     api_key = "demo-" + secrets.token_urlsafe(18)
+    # A sandbox-only credential so the user can look inside "amoCRM" with curl.
+    viewer_token = "sandbox-viewer-" + secrets.token_urlsafe(12)
     with (
         tempfile.TemporaryDirectory(prefix="amogate-demo-") as tmp,
-        SandboxServer(port=_port(sandbox_port), redirect_uri=redirect_uri) as sandbox,
+        SandboxServer(
+            port=_port(sandbox_port), redirect_uri=redirect_uri, long_lived_token=viewer_token
+        ) as sandbox,
     ):
         folder = Path(tmp)
         settings = Settings(
@@ -118,8 +122,9 @@ def run_demo(port: int = 9095, sandbox_port: int = 9096) -> None:
                     "Create a lead:",
                     f"  {curl_line(url, api_key)}",
                     "",
-                    "See it in the sandbox's amoCRM API (unsorted leads):",
-                    f"  curl -s {sandbox.url}/_sandbox/requests | head -c 2000",
+                    "See it arrive in the sandbox's amoCRM (unsorted leads, API v4):",
+                    f"  curl -s -H 'Authorization: Bearer {viewer_token}' "
+                    f"{sandbox.url}/api/v4/leads/unsorted",
                     "",
                     "Press Ctrl-C to stop both.",
                     "",
