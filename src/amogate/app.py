@@ -16,11 +16,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from amogate import __version__
-from amogate.api import diagnostics, health, leads, oauth
+from amogate.api import diagnostics, health, info, leads, oauth
 from amogate.api.auth import ApiKeyAuthenticator
 from amogate.api.errors import install_error_handlers
 from amogate.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from amogate.connection.service import AmoConnection
+from amogate.info.source import info_cache_for
 from amogate.settings import Settings
 from amogate.storage import migrate
 from amogate.storage.db import Database
@@ -64,6 +65,7 @@ def create_app(
                 amo = AmoConnection.create(settings, db, transport=amo_transport)
                 await amo.start(keeper=background)
             app.state.amo = amo
+            app.state.info = info_cache_for(amo)
             log.info("gateway.started", version=__version__, amo=settings.amo_api_base or None)
             yield
         finally:
@@ -91,6 +93,7 @@ def create_app(
     app.include_router(leads.router)
     app.include_router(oauth.router)
     app.include_router(diagnostics.router)
+    app.include_router(info.router)
 
     # Middleware runs outside-in in reverse order of adding: request id first, then CORS
     # (so preflights are answered before the body limit), then the body limit.

@@ -1,0 +1,190 @@
+"""GET /api/v1/info/*: pipelines, custom fields and the account, for building forms.
+
+Answers come from `InfoCache` (see `amogate.info.cache`): at most one amoCRM fetch per kind
+per INFO_CACHE_TTL seconds, `?refresh=true` to fetch now, an older copy marked
+`"stale": true, "age_seconds": N` when amoCRM fails, and a clear 503/504/502 when there is no copy.
+
+HTTP caching: every 200 carries an `ETag` (a hash of `data`) and `Cache-Control: private,
+no-cache`; a request whose `If-None-Match` matches gets `304 Not Modified` with an empty body.
+A stale answer's tag is weak (`W/"..."`): its body carries `stale`/`age_seconds`, so it is
+equivalent but not byte-identical to the fresh answer. Whether the answer came from memory is
+in the `X-Cache` header (`HIT`, `MISS` or `STALE`) and how old it is in `Age`; fresh bodies
+carry no such fields, so equal data always gives byte-equal bodies under one strong tag.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from amogate.api import envelope
+from amogate.api.auth import Principal, current_principal
+from amogate.errors import ServiceUnavailable
+from amogate.info.cache import CacheEntry, InfoCache, Kind
+
+router = APIRouter(prefix="/api/v1/info", tags=["info"])
+
+Refresh = Annotated[
+    bool,
+    Query(description="Fetch from amoCRM now instead of answering from the cache."),
+]
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The data, in the envelope. A stale copy adds `stale` and "
+        "`age_seconds` next to `data`.",
+        "headers": {
+            "ETag": {
+                "description": "Hash of `data` (weak when stale)",
+                "schema": {"type": "string"},
+            },
+            "X-Cache": {"description": "HIT, MISS or STALE", "schema": {"type": "string"}},
+            "Age": {"description": "Seconds since amoCRM answered", "schema": {"type": "integer"}},
+        },
+    },
+    304: {"description": "Not Modified: `If-None-Match` matches the current ETag"},
+    401: {"description": "Invalid or missing API key"},
+    502: {"description": "amoCRM returned an error"},
+    503: {
+        "description": "amoCRM is unavailable, rate-limited, or not connected (no cached "
+        "copy to serve); `Retry-After` when known"
+    },
+    504: {"description": "amoCRM did not answer in time (no cached copy to serve)"},
+}
+
+
+def info_of(request: Request) -> InfoCache:
+    cache = getattr(request.app.state, "info", None)
+    if cache is None:
+        raise ServiceUnavailable("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)")
+    assert isinstance(cache, InfoCache)
+    return cache
+
+
+async def _read(
+    request: Request, principal: Principal, kind: Kind, refresh: bool
+) -> tuple[InfoCache, CacheEntry]:
+    principal.require("info:read")
+    cache = info_of(request)
+    return cache, await cache.entry(kind, force_refresh=refresh)
+
+
+def _answer(request: Request, message: str, entry: CacheEntry, data: Any) -> Response:
+    etag = f"W/{entry.etag}" if entry.stale else entry.etag
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",
+        "Age": str(int(entry.age_seconds)),
+        "X-Cache": "STALE" if entry.stale else ("HIT" if entry.cached else "MISS"),
+    }
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    extra = {"stale": True, "age_seconds": int(entry.age_seconds)} if entry.stale else None
+    return envelope.success(message, data, headers=headers, extra=extra)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison, as If-None-Match requires."""
+    if not if_none_match:
+        return False
+    opaque = etag.removeprefix("W/")
+    for candidate in if_none_match.split(","):
+        tag = candidate.strip()
+        if tag == "*" or tag.removeprefix("W/") == opaque:
+            return True
+    return False
+
+
+@router.get(
+    "/pipelines",
+    summary="All pipelines with their statuses",
+    description="amoCRM's pipelines, each with `_embedded.statuses`: the ids a form needs for "
+    "`pipeline_id` and `lead.status_id`.",
+    responses=_RESPONSES,
+    response_class=JSONResponse,
+)
+async def pipelines(
+    request: Request,
+    principal: Annotated[Principal, Depends(current_principal)],
+    refresh: Refresh = False,
+) -> Response:
+    _, entry = await _read(request, principal, "pipelines", refresh)
+    data = {"_embedded": {"pipelines": entry.value}}
+    return _answer(request, "Pipelines retrieved successfully", entry, data)
+
+
+@router.get(
+    "/pipelines/{id}",
+    summary="One pipeline with its statuses",
+    description="Answered from the cached pipeline list; an id the account does not have gives "
+    "404 (`?refresh=true` re-reads the list first, e.g. right after creating a pipeline).",
+    responses={
+        **_RESPONSES,
+        404: {"description": "Pipeline not found"},
+        422: {"description": "The id is not a positive integer"},
+    },
+    response_class=JSONResponse,
+)
+async def pipeline(
+    request: Request,
+    principal: Annotated[Principal, Depends(current_principal)],
+    pipeline_id: Annotated[int, Path(alias="id", gt=0, description="amoCRM pipeline id")],
+    refresh: Refresh = False,
+) -> Response:
+    principal.require("info:read")
+    entry = await info_of(request).pipeline_entry(pipeline_id, force_refresh=refresh)
+    return _answer(request, "Pipeline retrieved successfully", entry, entry.value)
+
+
+@router.get(
+    "/lead-fields",
+    summary="All lead custom fields (every page)",
+    description="Every custom field of leads, fetched across all of amoCRM's pages, with "
+    "`enums` for select fields: the `field_id`s, `field_code`s and enum ids a form needs.",
+    responses=_RESPONSES,
+    response_class=JSONResponse,
+)
+async def lead_fields(
+    request: Request,
+    principal: Annotated[Principal, Depends(current_principal)],
+    refresh: Refresh = False,
+) -> Response:
+    _, entry = await _read(request, principal, "lead_fields", refresh)
+    data = {"_embedded": {"custom_fields": entry.value}}
+    return _answer(request, "Lead fields retrieved successfully", entry, data)
+
+
+@router.get(
+    "/contact-fields",
+    summary="All contact custom fields (every page)",
+    description="Every custom field of contacts (PHONE, EMAIL, ...), across all pages.",
+    responses=_RESPONSES,
+    response_class=JSONResponse,
+)
+async def contact_fields(
+    request: Request,
+    principal: Annotated[Principal, Depends(current_principal)],
+    refresh: Refresh = False,
+) -> Response:
+    _, entry = await _read(request, principal, "contact_fields", refresh)
+    data = {"_embedded": {"custom_fields": entry.value}}
+    return _answer(request, "Contact fields retrieved successfully", entry, data)
+
+
+@router.get(
+    "/account",
+    summary="The connected amoCRM account",
+    description="`id`, `name`, `subdomain`, `currency`, `timezone` (lifted from "
+    "`_embedded.datetime_settings`) and the rest of amoCRM's account object.",
+    responses=_RESPONSES,
+    response_class=JSONResponse,
+)
+async def account(
+    request: Request,
+    principal: Annotated[Principal, Depends(current_principal)],
+    refresh: Refresh = False,
+) -> Response:
+    _, entry = await _read(request, principal, "account", refresh)
+    return _answer(request, "Account info retrieved successfully", entry, entry.value)
