@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     error_log_path: Path = Path("storage/error.log")
     token_refresh_days: float = Field(default=7.0, gt=0, le=80)
+    delivery_max_age_hours: float = Field(default=72.0, gt=0)
+    delivery_retry_base_seconds: float = Field(default=5.0, gt=0)
+    delivery_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    delivery_lease_seconds: float = Field(default=60.0, ge=5)
 
     @field_validator("api_key")
     @classmethod

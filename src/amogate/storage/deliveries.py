@@ -1,0 +1,448 @@
+"""The delivery queue: `deliveries` rows (one per accepted lead) and `delivery_attempts`.
+
+State machine of a delivery (`status`, with `step` saying what is left to do):
+
+    queued ──claim──> sending ──form ok──> sending(step=note) ──note ok──> delivered
+                        │  ╲                     │
+                        │   ╲ amoCRM said no     │ amoCRM unavailable, 429, 401, 402, 403
+                        │    ╰─────> failed      ╰──────> retrying ──claim (when due)──> sending
+                        ╰─ worker died: the lease runs out and another worker claims it again
+
+Claiming takes due rows and leases them to one worker: on PostgreSQL with
+`FOR UPDATE SKIP LOCKED`, so concurrent workers never take the same row; on SQLite the caller's
+transaction is `BEGIN IMMEDIATE` (one writer at a time), which gives the same guarantee.
+`outcome_unknown` is set right before a form is sent and cleared when amoCRM's answer is known,
+so a crash or timeout in between makes the next claim reconcile before re-sending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from amogate.storage.tables import deliveries, delivery_attempts
+
+QUEUED = "queued"
+SENDING = "sending"
+RETRYING = "retrying"
+DELIVERED = "delivered"
+FAILED = "failed"
+STATUSES = (QUEUED, SENDING, RETRYING, DELIVERED, FAILED)
+TERMINAL = (DELIVERED, FAILED)
+
+STEP_FORM = "form"
+STEP_NOTE = "note"
+STEP_DONE = "done"
+
+DETAIL_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str
+    status: str
+    step: str
+    payload: dict[str, Any]
+    lead_name: str
+    contact_name: str
+    api_key_id: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    next_attempt_at: datetime
+    give_up_at: datetime
+    lease_owner: str | None
+    lease_until: datetime | None
+    outcome_unknown: bool
+    last_error: str | None
+    error_details: dict[str, Any] | None
+    amo_uid: str | None
+    amo_lead_id: int | None
+    amo_contact_id: int | None
+    amo_note_id: int | None
+    delivered_at: datetime | None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class Attempt:
+    step: str
+    started_at: datetime
+    duration_ms: int
+    outcome: str
+    http_status: int | None
+    detail: str | None
+
+
+def _delivery(row: Row[Any]) -> Delivery:
+    m = row._mapping
+    return Delivery(
+        id=m["id"],
+        status=m["status"],
+        step=m["step"],
+        payload=m["payload"],
+        lead_name=m["lead_name"],
+        contact_name=m["contact_name"],
+        api_key_id=m["api_key_id"],
+        attempts=m["attempts"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        next_attempt_at=m["next_attempt_at"],
+        give_up_at=m["give_up_at"],
+        lease_owner=m["lease_owner"],
+        lease_until=m["lease_until"],
+        outcome_unknown=bool(m["outcome_unknown"]),
+        last_error=m["last_error"],
+        error_details=m["error_details"],
+        amo_uid=m["amo_uid"],
+        amo_lead_id=m["amo_lead_id"],
+        amo_contact_id=m["amo_contact_id"],
+        amo_note_id=m["amo_note_id"],
+        delivered_at=m["delivered_at"],
+    )
+
+
+# --- intake -------------------------------------------------------------------------------------
+
+
+async def insert_delivery(
+    conn: AsyncConnection,
+    *,
+    delivery_id: str,
+    payload: dict[str, Any],
+    lead_name: str,
+    contact_name: str,
+    api_key_id: str | None,
+    request_id: str | None,
+    now: datetime,
+    give_up_at: datetime,
+) -> None:
+    await conn.execute(
+        insert(deliveries).values(
+            id=delivery_id,
+            account_key="default",
+            status=QUEUED,
+            step=STEP_FORM,
+            payload=payload,
+            lead_name=lead_name[:255],
+            contact_name=contact_name[:255],
+            api_key_id=api_key_id,
+            request_id=request_id[:128] if request_id else None,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+            next_attempt_at=now,
+            give_up_at=give_up_at,
+            outcome_unknown=False,
+        )
+    )
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+async def get(conn: AsyncConnection, delivery_id: str) -> Delivery | None:
+    row = (await conn.execute(select(deliveries).where(deliveries.c.id == delivery_id))).first()
+    return None if row is None else _delivery(row)
+
+
+async def get_many(conn: AsyncConnection, ids: Sequence[str]) -> list[Delivery]:
+    if not ids:
+        return []
+    rows = await conn.execute(select(deliveries).where(deliveries.c.id.in_(list(ids))))
+    return [_delivery(row) for row in rows]
+
+
+async def list_deliveries(
+    conn: AsyncConnection, *, status: str | None = None, limit: int = 50
+) -> list[Delivery]:
+    query = select(deliveries).order_by(deliveries.c.created_at.desc(), deliveries.c.id)
+    if status is not None:
+        query = query.where(deliveries.c.status == status)
+    rows = await conn.execute(query.limit(limit))
+    return [_delivery(row) for row in rows]
+
+
+async def count_by_status(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(
+        select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+    )
+    return {str(status): int(count) for status, count in rows}
+
+
+async def attempts_of(conn: AsyncConnection, delivery_id: str) -> list[Attempt]:
+    rows = await conn.execute(
+        select(delivery_attempts)
+        .where(delivery_attempts.c.delivery_id == delivery_id)
+        .order_by(delivery_attempts.c.id)
+    )
+    return [
+        Attempt(
+            step=r.step,
+            started_at=r.started_at,
+            duration_ms=r.duration_ms,
+            outcome=r.outcome,
+            http_status=r.http_status,
+            detail=r.detail,
+        )
+        for r in rows
+    ]
+
+
+# --- the worker's side --------------------------------------------------------------------------
+
+
+def _due(now: datetime) -> Any:
+    waiting = and_(deliveries.c.status.in_((QUEUED, RETRYING)), deliveries.c.next_attempt_at <= now)
+    abandoned = and_(deliveries.c.status == SENDING, deliveries.c.lease_until < now)
+    return or_(waiting, abandoned)
+
+
+async def claim_due(
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+) -> list[Delivery]:
+    """Lease up to `limit` due deliveries (oldest first) to `owner`. Call inside a write
+    transaction; rows another transaction holds are skipped, never waited for."""
+    candidates = (
+        select(deliveries.c.id)
+        .where(_due(now))
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = [row.id for row in await conn.execute(candidates)]
+    if not ids:
+        return []
+    await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(ids))
+        .values(status=SENDING, lease_owner=owner, lease_until=lease_until, updated_at=now)
+    )
+    claimed = await get_many(conn, ids)
+    return sorted(claimed, key=lambda d: (d.next_attempt_at, d.id))
+
+
+async def next_due_at(conn: AsyncConnection) -> datetime | None:
+    """When the earliest waiting delivery becomes due (None: nothing waits)."""
+    row = (
+        await conn.execute(
+            select(func.min(deliveries.c.next_attempt_at)).where(
+                deliveries.c.status.in_((QUEUED, RETRYING))
+            )
+        )
+    ).first()
+    return None if row is None else row[0]
+
+
+def _owned(delivery_id: str, owner: str) -> Any:
+    # A worker only changes rows it still holds: after its lease ran out, another may own them.
+    return and_(deliveries.c.id == delivery_id, deliveries.c.lease_owner == owner)
+
+
+async def mark_sending_form(
+    conn: AsyncConnection, ids: Sequence[str], *, owner: str, now: datetime
+) -> None:
+    """About to send these forms: until the answer is known, their outcome is unknown."""
+    await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(list(ids)), deliveries.c.lease_owner == owner)
+        .values(outcome_unknown=True, updated_at=now)
+    )
+
+
+async def mark_form_created(
+    conn: AsyncConnection,
+    delivery_id: str,
+    *,
+    owner: str,
+    now: datetime,
+    uid: str | None,
+    lead_id: int | None,
+    contact_id: int | None,
+    count_attempt: bool = True,
+) -> bool:
+    result = await conn.execute(
+        update(deliveries)
+        .where(_owned(delivery_id, owner))
+        .values(
+            step=STEP_NOTE,
+            outcome_unknown=False,
+            amo_uid=uid,
+            amo_lead_id=lead_id,
+            amo_contact_id=contact_id,
+            attempts=deliveries.c.attempts + (1 if count_attempt else 0),
+            last_error=None,
+            updated_at=now,
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def mark_delivered(
+    conn: AsyncConnection,
+    delivery_id: str,
+    *,
+    owner: str,
+    now: datetime,
+    note_id: int | None,
+    note_error: str | None = None,
+) -> bool:
+    result = await conn.execute(
+        update(deliveries)
+        .where(_owned(delivery_id, owner))
+        .values(
+            status=DELIVERED,
+            step=STEP_DONE,
+            outcome_unknown=False,
+            amo_note_id=note_id,
+            last_error=note_error,
+            delivered_at=now,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def schedule_retry(
+    conn: AsyncConnection,
+    delivery_id: str,
+    *,
+    owner: str,
+    now: datetime,
+    at: datetime,
+    error: str,
+    count_attempt: bool,
+    outcome_unknown: bool,
+) -> bool:
+    result = await conn.execute(
+        update(deliveries)
+        .where(_owned(delivery_id, owner))
+        .values(
+            status=RETRYING,
+            next_attempt_at=at,
+            last_error=error[:DETAIL_LIMIT],
+            attempts=deliveries.c.attempts + (1 if count_attempt else 0),
+            outcome_unknown=outcome_unknown,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def mark_failed(
+    conn: AsyncConnection,
+    delivery_id: str,
+    *,
+    owner: str,
+    now: datetime,
+    error: str,
+    details: dict[str, Any] | None,
+    count_attempt: bool = True,
+) -> bool:
+    result = await conn.execute(
+        update(deliveries)
+        .where(_owned(delivery_id, owner))
+        .values(
+            status=FAILED,
+            last_error=error[:DETAIL_LIMIT],
+            error_details=details,
+            attempts=deliveries.c.attempts + (1 if count_attempt else 0),
+            outcome_unknown=False,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def release(conn: AsyncConnection, ids: Sequence[str], *, owner: str, now: datetime) -> None:
+    """Give leased rows back untouched (worker shutting down)."""
+    if ids:
+        await conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.id.in_(list(ids)),
+                deliveries.c.lease_owner == owner,
+                deliveries.c.status == SENDING,
+            )
+            .values(status=RETRYING, lease_owner=None, lease_until=None, updated_at=now)
+        )
+
+
+async def record_attempt(
+    conn: AsyncConnection,
+    delivery_id: str,
+    *,
+    step: str,
+    started_at: datetime,
+    duration_ms: int,
+    outcome: str,
+    http_status: int | None,
+    detail: str | None,
+) -> None:
+    await conn.execute(
+        insert(delivery_attempts).values(
+            delivery_id=delivery_id,
+            step=step,
+            started_at=started_at,
+            duration_ms=max(0, duration_ms),
+            outcome=outcome,
+            http_status=http_status,
+            detail=None if detail is None else detail[:DETAIL_LIMIT],
+        )
+    )
+
+
+# --- operators ----------------------------------------------------------------------------------
+
+
+async def requeue(
+    conn: AsyncConnection, delivery_id: str, *, now: datetime, give_up_at: datetime
+) -> bool:
+    """Send a failed (or waiting) delivery again now. Delivered ones are never re-sent."""
+    result = await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id, deliveries.c.status.in_((FAILED, RETRYING, QUEUED)))
+        .values(
+            status=RETRYING,
+            next_attempt_at=now,
+            give_up_at=give_up_at,
+            error_details=None,
+            updated_at=now,
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def requeue_failed(conn: AsyncConnection, *, now: datetime, give_up_at: datetime) -> int:
+    result = await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.status == FAILED)
+        .values(
+            status=RETRYING,
+            next_attempt_at=now,
+            give_up_at=give_up_at,
+            error_details=None,
+            updated_at=now,
+        )
+    )
+    return int(result.rowcount)

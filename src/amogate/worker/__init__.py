@@ -1,0 +1,1 @@
+"""The delivery worker: claims queued leads and delivers them to amoCRM."""
