@@ -1,0 +1,480 @@
+"""amogate benchmarks: real processes, `wrk` as the load generator, medians of 3 runs.
+
+    python -m bench.run [--runs 3] [--duration 10] [--only intake,delivery,reads,health,startup]
+
+Starts the amoCRM sandbox (at amoCRM's default budget of 7 requests/s) and the gateway as real
+processes, connects them through the real OAuth flow, measures, prints a table and writes
+`bench/results/latest.json`. Every figure is the median of the runs, with min and max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from amogate.amocrm.sandbox.runner import SandboxServer, free_port
+
+HERE = Path(__file__).resolve().parent
+KEY = "bench-admin-key-0123456789"
+RATE_LIMIT = 7
+BATCH = 50  # leads per unsorted/forms request and notes per notes request (the worker's max)
+BACKLOG = 2000
+
+LEAD_BODY: dict[str, Any] = {
+    "source": "bench",
+    "form_name": "Bench form",
+    "lead": {"name": "Backlog lead", "price": 1000, "tags": ["bench"]},
+    "contact": {"name": "Mijoz", "phone": "+998901234567"},
+    "utm": {"utm_source": "bench"},
+    "comment": "Benchmark lead",
+}
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+def gateway_env(folder: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMO_", "API_KEY"))}
+    env.update(
+        API_KEY=KEY,
+        DATABASE_URL=f"sqlite:///{folder / 'amogate.db'}",
+        TOKEN_STORAGE_PATH=str(folder / "tokens.json"),
+        ERROR_LOG_PATH=str(folder / "error.log"),
+        LOG_FORMAT="json",
+        LOG_LEVEL="WARNING",
+        LOG_ERRORS="false",
+        AMO_CLIENT_ID="sandbox-client-id",
+        AMO_CLIENT_SECRET="sandbox-client-secret",
+        AMO_REDIRECT_URI="http://localhost:9095/oauth/callback",
+    )
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Process:
+    popen: subprocess.Popen[bytes]
+    url: str = ""
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def start_amogate(folder: Path, *args: str, env: dict[str, str], log: str) -> Process:
+    out = (folder / log).open("ab")
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "amogate", *args],
+        env=env,
+        cwd=folder,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    out.close()
+    return Process(popen)
+
+
+def wait_healthy(url: str, process: Process, timeout: float = 30.0) -> float:
+    """Seconds until GET /health answers 200."""
+    started = time.perf_counter()
+    with httpx.Client(timeout=1.0) as client:
+        while True:
+            try:
+                if client.get(f"{url}/health").status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.TransportError:
+                pass
+            if process.popen.poll() is not None:
+                raise RuntimeError(f"gateway exited with {process.popen.returncode}")
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"{url} not healthy after {timeout} s")
+            time.sleep(0.01)
+
+
+@contextmanager
+def gateway(folder: Path, sandbox: SandboxServer, *args: str, **env: str) -> Iterator[Process]:
+    port = free_port()
+    process = start_amogate(
+        folder,
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *args,
+        env=gateway_env(folder, AMO_BASE_URL=sandbox.url, **env),
+        log="gateway.log",
+    )
+    process.url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(process.url, process)
+        yield process
+    finally:
+        process.stop()
+
+
+def connect(gateway_url: str, sandbox_url: str) -> None:
+    """The browser's OAuth flow, with the consent given through the sandbox's control API."""
+    with httpx.Client(timeout=15) as client:
+        consent = client.get(f"{gateway_url}/oauth/authorize").headers["location"]
+        state = parse_qs(urlsplit(consent).query)["state"][0]
+        code = client.post(
+            f"{sandbox_url}/_sandbox/authorize",
+            json={"client_id": "sandbox-client-id", "state": state},
+        ).json()["code"]
+        answer = client.get(
+            f"{gateway_url}/oauth/callback",
+            params={"code": code, "state": state, "referer": urlsplit(sandbox_url).netloc},
+            headers={"Accept": "application/json"},
+        )
+        answer.raise_for_status()
+
+
+# --- measuring ---------------------------------------------------------------------------
+
+
+def wrk(url: str, script: str, *, duration: int, connections: int = 32) -> dict[str, Any]:
+    env = {**os.environ, "AMOGATE_KEY": KEY}
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(HERE / script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("BENCH_JSON "))
+    data: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
+    data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
+    return data
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of a process and its children, sampled every 50 ms."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_kb = 0
+        self._stop = threading.Event()
+
+    def _tree(self) -> list[int]:
+        pids, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*/children"):
+                with contextlib.suppress(OSError):
+                    todo += [int(x) for x in task.read_text().split()]
+        return pids
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            total = 0
+            for pid in self._tree():
+                try:
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+                except OSError:
+                    pass
+            self.peak_kb = max(self.peak_kb, total)
+            self._stop.wait(0.05)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self.join()
+        return self.peak_kb / 1024
+
+
+def delivery_counts(folder: Path) -> dict[str, int]:
+    with sqlite3.connect(folder / "amogate.db", timeout=30) as db:
+        rows = db.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall()
+    return {str(status): int(count) for status, count in rows}
+
+
+async def post_backlog(url: str, count: int, concurrency: int = 32) -> None:
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(i)
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            body = {**LEAD_BODY, "lead": {**LEAD_BODY["lead"], "name": f"Backlog lead {i}"}}
+            response = await client.post(
+                f"{url}/api/v1/leads/unsorted", json=body, headers={"X-API-KEY": KEY}
+            )
+            if response.status_code not in (200, 202):
+                raise RuntimeError(f"lead {i} answered {response.status_code}: {response.text}")
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
+
+
+# --- scenarios ---------------------------------------------------------------------------
+
+Result = dict[str, float]
+
+
+def scenario_intake(folder: Path, duration: int) -> Result:
+    with (
+        SandboxServer(rate_limit=RATE_LIMIT) as sandbox,
+        gateway(folder, sandbox, LEAD_SYNC_TIMEOUT="0") as gw,
+    ):
+        connect(gw.url, sandbox.url)
+        sampler = RssSampler(gw.pid)
+        sampler.start()
+        data = wrk(f"{gw.url}/api/v1/leads/unsorted", "lead.lua", duration=duration)
+        peak = sampler.stop()
+        stored = sum(delivery_counts(folder).values())
+    return {
+        "leads_per_s": data["rps"],
+        "p50_ms": data["p50_us"] / 1000,
+        "p99_ms": data["p99_us"] / 1000,
+        "non_2xx": data["non2xx"] + data["socket_errors"],
+        "accepted_but_not_stored": max(0, data["requests"] - data["non2xx"] - stored),
+        "peak_rss_mb": peak,
+    }
+
+
+def scenario_delivery(folder: Path, duration: int) -> Result:
+    del duration
+    with SandboxServer(rate_limit=RATE_LIMIT) as sandbox:
+        with gateway(folder, sandbox, "--no-worker", LEAD_SYNC_TIMEOUT="0") as gw:
+            connect(gw.url, sandbox.url)
+            asyncio.run(post_backlog(gw.url, BACKLOG))
+        before = httpx.get(f"{sandbox.url}/_sandbox/stats").json()
+        worker = start_amogate(
+            folder,
+            "worker",
+            env=gateway_env(folder, AMO_BASE_URL=sandbox.url),
+            log="worker.log",
+        )
+        started = time.perf_counter()
+        try:
+            while delivery_counts(folder).get("delivered", 0) < BACKLOG:
+                if worker.popen.poll() is not None:
+                    raise RuntimeError("worker exited")
+                if time.perf_counter() - started > 600:
+                    raise TimeoutError(f"backlog not drained: {delivery_counts(folder)}")
+                time.sleep(0.05)
+            elapsed = time.perf_counter() - started
+        finally:
+            worker.stop()
+        after = httpx.get(f"{sandbox.url}/_sandbox/stats").json()
+
+    def calls(name: str) -> int:
+        key = f"POST {name}"
+        return int(after["by_endpoint"].get(key, 0)) - int(before["by_endpoint"].get(key, 0))
+
+    forms = calls("/api/v4/leads/unsorted/forms")
+    notes = calls("/api/v4/leads/notes")
+    per_lead = 1 / BATCH + 1 / BATCH  # one forms item and one note per lead, 50 per request
+    theoretical = RATE_LIMIT / per_lead
+    leads_per_s = BACKLOG / elapsed
+    return {
+        "drain_s": elapsed,
+        "leads_per_s": leads_per_s,
+        "theoretical_leads_per_s": theoretical,
+        "ratio_to_max": leads_per_s / theoretical,
+        "forms_requests": forms,
+        "notes_requests": notes,
+        "upstream_429": int(after["rate_limited"]) - int(before["rate_limited"]),
+        "max_upstream_rps": after["max_requests_per_second_any"],
+    }
+
+
+def scenario_reads(folder: Path, duration: int) -> Result:
+    with SandboxServer(rate_limit=RATE_LIMIT) as sandbox, gateway(folder, sandbox) as gw:
+        connect(gw.url, sandbox.url)
+        warm = httpx.get(f"{gw.url}/api/v1/info/pipelines", headers={"X-API-KEY": KEY})
+        warm.raise_for_status()
+        data = wrk(f"{gw.url}/api/v1/info/pipelines", "get.lua", duration=duration)
+        upstream = httpx.get(f"{sandbox.url}/_sandbox/stats").json()["by_endpoint"]
+    return {
+        "rps": data["rps"],
+        "p50_ms": data["p50_us"] / 1000,
+        "p99_ms": data["p99_us"] / 1000,
+        "non_2xx": data["non2xx"] + data["socket_errors"],
+        "upstream_pipeline_calls": upstream.get("GET /api/v4/leads/pipelines", 0),
+    }
+
+
+def scenario_health(folder: Path, duration: int) -> Result:
+    with SandboxServer(rate_limit=RATE_LIMIT) as sandbox, gateway(folder, sandbox) as gw:
+        data = wrk(f"{gw.url}/health", "get.lua", duration=duration)
+    return {
+        "rps": data["rps"],
+        "p50_ms": data["p50_us"] / 1000,
+        "p99_ms": data["p99_us"] / 1000,
+        "non_2xx": data["non2xx"] + data["socket_errors"],
+    }
+
+
+def scenario_startup(folder: Path, duration: int) -> Result:
+    """`amogate serve` on a fresh SQLite database (migrations included) to a healthy /health."""
+    del duration
+    with SandboxServer(rate_limit=RATE_LIMIT) as sandbox:
+        port = free_port()
+        process = start_amogate(
+            folder,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            env=gateway_env(folder, AMO_BASE_URL=sandbox.url),
+            log="startup.log",
+        )
+        try:
+            seconds = wait_healthy(f"http://127.0.0.1:{port}", process)
+        finally:
+            process.stop()
+    return {"seconds": seconds}
+
+
+SCENARIOS: dict[str, Callable[[Path, int], Result]] = {
+    "intake": scenario_intake,
+    "delivery": scenario_delivery,
+    "reads": scenario_reads,
+    "health": scenario_health,
+    "startup": scenario_startup,
+}
+
+TARGETS = {
+    ("intake", "leads_per_s"): (">=", 1000),
+    ("intake", "p99_ms"): ("<=", 100),
+    ("intake", "non_2xx"): ("<=", 0),
+    ("intake", "peak_rss_mb"): ("<=", 200),
+    ("delivery", "ratio_to_max"): (">=", 0.9),
+    ("delivery", "upstream_429"): ("<=", 0),
+    ("reads", "rps"): (">=", 3000),
+    ("startup", "seconds"): ("<=", 3),
+}
+
+
+@dataclass
+class Summary:
+    runs: dict[str, list[Result]] = field(default_factory=dict)
+
+    def stats(self) -> dict[str, dict[str, dict[str, float]]]:
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for name, results in self.runs.items():
+            out[name] = {}
+            for metric in results[0]:
+                values = [r[metric] for r in results]
+                out[name][metric] = {
+                    "median": statistics.median(values),
+                    "min": min(values),
+                    "max": max(values),
+                }
+        return out
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def render(stats: dict[str, dict[str, dict[str, float]]]) -> str:
+    lines = [
+        "| scenario | metric | median | min | max | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, metrics in stats.items():
+        for metric, s in metrics.items():
+            target = TARGETS.get((name, metric))
+            mark = ""
+            if target:
+                op, bound = target
+                ok = s["median"] >= bound if op == ">=" else s["median"] <= bound
+                mark = f"{op} {bound:g} {'ok' if ok else 'MISSED'}"
+            cells = f"{s['median']:.4g} | {s['min']:.4g} | {s['max']:.4g}"
+            lines.append(f"| {name} | {metric} | {cells} | {mark} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--only", default=",".join(SCENARIOS))
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench: wrk is not installed (apt-get install wrk)")
+    summary = Summary()
+    for name in [n.strip() for n in args.only.split(",") if n.strip()]:
+        summary.runs[name] = []
+        for run in range(args.runs):
+            with tempfile.TemporaryDirectory(prefix=f"amogate-bench-{name}-") as tmp:
+                result = SCENARIOS[name](Path(tmp), args.duration)
+            summary.runs[name].append(result)
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in result.items())
+            print(f"{name} run {run + 1}/{args.runs}: {shown}", flush=True)
+            time.sleep(2)
+    stats = summary.stats()
+    print()
+    print(render(stats))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps({"machine": machine(), "runs": summary.runs, "stats": stats}, indent=2)
+    )
+    print(f"\nmachine: {machine()}\nwritten: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
