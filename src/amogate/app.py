@@ -13,15 +13,16 @@ from typing import Any
 import httpx
 import structlog
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from amogate import __version__
-from amogate.api import diagnostics, health, info, leads, oauth
-from amogate.api.auth import ApiKeyAuthenticator
+from amogate.api import diagnostics, health, info, leads, oauth, ready
+from amogate.api import metrics as metrics_api
+from amogate.api.auth import ApiKeyAuthenticator, KeyOriginsCORSMiddleware
 from amogate.api.errors import install_error_handlers
 from amogate.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from amogate.connection.service import AmoConnection
 from amogate.info.source import info_cache_for
+from amogate.metrics import GatewayMetrics, MetricsMiddleware
 from amogate.settings import Settings
 from amogate.storage import migrate
 from amogate.storage.db import Database
@@ -52,6 +53,7 @@ def create_app(
     """Build the gateway. `database` shares one engine (tests, CLI); `amo_transport` routes
     amoCRM traffic (tests use the in-process sandbox); `background=False` starts no keeper or
     worker tasks (tests that drive them step by step)."""
+    gateway_metrics = GatewayMetrics()  # per app: several apps may live in one process
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,7 +64,9 @@ def create_app(
             if db.is_sqlite:
                 await migrate.upgrade(db)
             if settings.amo_configured:
-                amo = AmoConnection.create(settings, db, transport=amo_transport)
+                amo = AmoConnection.create(
+                    settings, db, transport=amo_transport, on_call=gateway_metrics.observe_amo_call
+                )
                 await amo.start(keeper=background)
             app.state.amo = amo
             app.state.info = info_cache_for(amo)
@@ -87,6 +91,7 @@ def create_app(
     app.state.authenticator = ApiKeyAuthenticator(settings.api_key.get_secret_value())
     app.state.lead_intake = None
     app.state.amo = None
+    app.state.metrics = gateway_metrics
 
     install_error_handlers(app)
     app.include_router(health.router)
@@ -94,21 +99,23 @@ def create_app(
     app.include_router(oauth.router)
     app.include_router(diagnostics.router)
     app.include_router(info.router)
+    app.include_router(ready.router)
+    app.include_router(metrics_api.router)
 
-    # Middleware runs outside-in in reverse order of adding: request id first, then CORS
-    # (so preflights are answered before the body limit), then the body limit.
+    # Middleware runs outside-in in reverse order of adding: metrics, request id, then CORS
+    # (so preflights are answered before the body limit), then the body limit. CORS allows
+    # CORS_ALLOWED_ORIGINS plus the origins listed on active API keys.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if settings.cors_allowed_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_allowed_origins,
-            allow_credentials=False,
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=ALLOWED_HEADERS,
-            expose_headers=["X-Request-ID", "Retry-After", "Idempotency-Replayed"],
-            max_age=600,
-        )
+    app.add_middleware(
+        KeyOriginsCORSMiddleware,
+        allow_origins=settings.cors_allowed_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=ALLOWED_HEADERS,
+        expose_headers=["X-Request-ID", "Retry-After", "Idempotency-Replayed"],
+        max_age=600,
+    )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=gateway_metrics)
     _document_envelope(app)
     return app
 

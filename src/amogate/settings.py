@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     delivery_retry_base_seconds: float = Field(default=5.0, gt=0)
     delivery_retry_max_seconds: float = Field(default=3600.0, gt=0)
     delivery_lease_seconds: float = Field(default=60.0, ge=5)
+    metrics_api_key_required: bool = False
+    ready_max_queue_age: float = Field(default=900.0, gt=0)
 
     @field_validator("api_key")
     @classmethod

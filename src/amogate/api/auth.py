@@ -1,22 +1,50 @@
-"""X-API-KEY authentication and scopes.
+"""X-API-KEY authentication, scopes, per-key origins and per-key rate limits.
 
-The admin key comes from API_KEY. Keys are compared as SHA-256 digests with
-`hmac.compare_digest`, so neither the comparison time nor an early mismatch reveals how much of
-a guess was right.
+The admin key comes from API_KEY; other keys are issued with `amogate keys create` and stored
+as SHA-256 digests. Keys are compared as digests with `hmac.compare_digest`, so neither the
+comparison time nor an early mismatch reveals how much of a guess was right.
+
+Issued keys are looked up in the database on every request (one indexed read, no cache), so a
+revocation made by any instance or by the CLI is seen by every instance at once. Per-key rate
+limits are counted in the shared `rate_counters` table, so they hold across instances.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+import structlog
 from fastapi import Request
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from amogate.errors import AuthenticationFailed, Forbidden
+from amogate.errors import AuthenticationFailed, Forbidden, RateLimited
+from amogate.storage import api_keys, rate_counters
+from amogate.storage.db import Database
+
+log = structlog.get_logger("amogate.auth")
 
 SCOPES = ("leads:write", "info:read", "deliveries:read", "admin")
 ADMIN_KEY_ID = "admin"
+RATE_WINDOW_S = 60
+
+# The scope each /api/v1 route family needs, checked for every route from its path template
+# before the handler runs (handlers call `Principal.require` too). Longest prefix first; any
+# /api/v1 route not listed needs `admin`, so a new route is closed until it is mapped.
+ROUTE_SCOPES: tuple[tuple[str, str], ...] = (
+    ("/api/v1/leads/deliveries", "deliveries:read"),
+    ("/api/v1/deliveries", "deliveries:read"),
+    ("/api/v1/leads", "leads:write"),
+    ("/api/v1/info", "info:read"),
+    ("/api/v1/diagnostics", "admin"),
+)
 
 # The comparison used for every key check; a test asserts it stays constant-time.
 compare_digest = hmac.compare_digest
@@ -24,6 +52,16 @@ compare_digest = hmac.compare_digest
 
 def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def required_scope(path_template: str) -> str | None:
+    """The scope a route needs by its template; None outside /api/v1."""
+    if path_template != "/api/v1" and not path_template.startswith("/api/v1/"):
+        return None
+    for prefix, scope in ROUTE_SCOPES:
+        if path_template == prefix or path_template.startswith(prefix + "/"):
+            return scope
+    return "admin"
 
 
 @dataclass(frozen=True)
@@ -40,17 +78,82 @@ class Principal:
         if "admin" not in self.scopes and scope not in self.scopes:
             raise Forbidden(f"API key lacks scope {scope}")
 
+    @property
+    def is_admin_key(self) -> bool:
+        return self.key_id == ADMIN_KEY_ID
+
 
 class ApiKeyAuthenticator:
-    def __init__(self, admin_key: str) -> None:
+    """Checks presented keys. `clock` (unix seconds) is replaceable for tests of the windows."""
+
+    def __init__(self, admin_key: str, *, clock: Callable[[], float] = time.time) -> None:
         self._admin_digest = key_digest(admin_key)
+        self.clock = clock
 
     def authenticate(self, presented: str | None) -> Principal:
+        """The admin key only (no database needed)."""
         if not presented:
             raise AuthenticationFailed()
         if compare_digest(key_digest(presented), self._admin_digest):
             return Principal(key_id=ADMIN_KEY_ID, name="admin")
         raise AuthenticationFailed()
+
+    async def resolve(
+        self,
+        database: Database,
+        presented: str | None,
+        *,
+        origin: str | None,
+        global_origins: Collection[str],
+        scope: str | None,
+    ) -> Principal:
+        """Authenticate the admin key or an issued key, then apply the key's origin list, the
+        route's scope and the key's rate limit, in that order."""
+        if not presented:
+            raise AuthenticationFailed()
+        digest = key_digest(presented)
+        if compare_digest(digest, self._admin_digest):
+            principal = Principal(key_id=ADMIN_KEY_ID, name="admin")
+            if scope is not None:
+                principal.require(scope)
+            return principal
+        async with database.read() as conn:
+            row = await api_keys.by_hash(conn, digest)
+        if row is None or not compare_digest(row.key_hash, digest):
+            raise AuthenticationFailed()
+        if row.revoked:
+            log.info("auth.revoked_key_used", key_name=row.name)
+            raise AuthenticationFailed()
+        principal = Principal(
+            key_id=row.id,
+            name=row.name,
+            scopes=frozenset(row.scopes),
+            origins=row.origins,
+            rate_per_minute=row.rate_per_minute,
+        )
+        if origin is not None and origin not in (row.origins or tuple(global_origins)):
+            raise Forbidden("Origin not allowed for this API key")
+        if scope is not None:
+            principal.require(scope)
+        await self._count_use(database, row)
+        return principal
+
+    async def _count_use(self, database: Database, row: api_keys.ApiKeyRow) -> None:
+        now_s = self.clock()
+        now = datetime.fromtimestamp(now_s, UTC)
+        touch = api_keys.needs_touch(row, now)
+        if row.rate_per_minute is None and not touch:
+            return
+        count = 0
+        window = int(now_s // RATE_WINDOW_S) * RATE_WINDOW_S
+        async with database.transaction() as conn:
+            if row.rate_per_minute is not None:
+                count = await rate_counters.hit(conn, f"api_key:{row.id}", window)
+            if touch:
+                await api_keys.touch(conn, row.id, now)
+        if row.rate_per_minute is not None and count > row.rate_per_minute:
+            retry_after = max(1, math.ceil(window + RATE_WINDOW_S - now_s))
+            raise RateLimited("Rate limit exceeded", retry_after=retry_after)
 
 
 def authenticator(request: Request) -> ApiKeyAuthenticator:
@@ -59,8 +162,84 @@ def authenticator(request: Request) -> ApiKeyAuthenticator:
     return auth
 
 
+def _route_template(request: Request) -> str | None:
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None
+
+
 async def current_principal(request: Request) -> Principal:
-    """FastAPI dependency for every /api/v1 route."""
-    principal = authenticator(request).authenticate(request.headers.get("x-api-key"))
+    """FastAPI dependency for every /api/v1 route (and /metrics when it needs a key)."""
+    template = _route_template(request)
+    settings = request.app.state.settings
+    database = request.app.state.database
+    assert isinstance(database, Database)
+    principal = await authenticator(request).resolve(
+        database,
+        request.headers.get("x-api-key"),
+        origin=request.headers.get("origin"),
+        global_origins=settings.cors_allowed_origins,
+        scope=required_scope(template) if template else None,
+    )
     request.state.principal = principal
     return principal
+
+
+class KeyOriginsCORSMiddleware(CORSMiddleware):
+    """CORS for CORS_ALLOWED_ORIGINS plus the origins listed on active API keys.
+
+    The key origins are read from the database at most every `refresh_seconds` per instance
+    (only when a request comes from an origin outside the static list), so a new key's site may
+    wait that long for its preflight; a revoked key's site may still pass a preflight for that
+    long, but its actual requests are refused by the per-request key check."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        allow_origins: Sequence[str] = (),
+        allow_methods: Sequence[str] = ("GET",),
+        allow_headers: Sequence[str] = (),
+        expose_headers: Sequence[str] = (),
+        max_age: int = 600,
+        refresh_seconds: float = 5.0,
+    ) -> None:
+        super().__init__(
+            app,
+            allow_origins=allow_origins,
+            allow_methods=allow_methods,
+            allow_headers=allow_headers,
+            allow_credentials=False,
+            expose_headers=expose_headers,
+            max_age=max_age,
+        )
+        self._static = frozenset(self.allow_origins)
+        self._key_origins: frozenset[str] = frozenset()
+        self._loaded_at = -math.inf
+        self._refresh_seconds = refresh_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            origin = Headers(scope=scope).get("origin")
+            if origin is not None and origin not in self._static:
+                await self._refresh(scope)
+        await super().__call__(scope, receive, send)
+
+    def is_allowed_origin(self, origin: str) -> bool:
+        return origin in self._static or origin in self._key_origins
+
+    async def _refresh(self, scope: Scope) -> None:
+        if time.monotonic() - self._loaded_at < self._refresh_seconds:
+            return
+        app = scope.get("app")
+        database = getattr(getattr(app, "state", None), "database", None)
+        if not isinstance(database, Database):
+            return
+        self._loaded_at = time.monotonic()
+        try:
+            async with database.read() as conn:
+                origins = await api_keys.active_origins(conn)
+        except Exception as exc:  # the static list still works without the database
+            log.warning("cors.key_origins.unavailable", error=type(exc).__name__)
+            return
+        self._key_origins = frozenset(origins)

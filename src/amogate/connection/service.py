@@ -17,7 +17,7 @@ import httpx
 import structlog
 
 from amogate.amocrm.auth import BearerAuth
-from amogate.amocrm.client import AmoClient
+from amogate.amocrm.client import AmoClient, OnCall
 from amogate.connection.keeper import run_keeper
 from amogate.connection.limiter import DatabaseLimiter
 from amogate.connection.tokens import OAuthClient, TokenManager
@@ -38,6 +38,7 @@ class AmoConnection:
     limiter: DatabaseLimiter
     oauth_http: httpx.AsyncClient
     transport: httpx.AsyncBaseTransport | None = None
+    on_call: OnCall | None = None  # metrics hook: (endpoint template, status or None, seconds)
     _client: AmoClient | None = None
     _client_base: str = ""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -49,6 +50,7 @@ class AmoConnection:
         database: Database,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_call: OnCall | None = None,
     ) -> AmoConnection:
         oauth_http = httpx.AsyncClient(transport=transport, timeout=OAUTH_TIMEOUT)
         oauth_client = OAuthClient(
@@ -60,7 +62,7 @@ class AmoConnection:
         )
         tokens = TokenManager(database, oauth_client, oauth_http)
         limiter = DatabaseLimiter(database, settings.amo_rate_limit)
-        return cls(settings, database, tokens, limiter, oauth_http, transport)
+        return cls(settings, database, tokens, limiter, oauth_http, transport, on_call)
 
     async def start(self, *, keeper: bool = True) -> None:
         """Install a long-lived token or import tokens.json, then start the keeper."""
@@ -120,6 +122,7 @@ class AmoConnection:
                 auth=BearerAuth(self.tokens),
                 limiter=self.limiter,
                 transport=self.transport,
+                on_call=self.on_call,
             )
             self._client_base = base
         return self._client

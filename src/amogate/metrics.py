@@ -1,0 +1,277 @@
+"""Prometheus metrics, one `CollectorRegistry` per app (several apps may share a process).
+
+Counted as they happen: HTTP requests (by route template, method and status, with latency) and
+amoCRM calls (by endpoint template and status, with latency). Read from the database at scrape
+time, so every instance reports the shared truth: deliveries by state, queue depth, age of the
+oldest undelivered lead, the shared budget's 429/403 totals, the token's expiry and the
+connection state.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from amogate.storage import accounts
+from amogate.storage.tables import amo_budget, deliveries
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+DELIVERY_STATES = ("queued", "sending", "retrying", "delivered", "failed")
+PENDING_STATES = ("queued", "sending", "retrying")
+CONNECTION_STATES = (accounts.CONNECTED, accounts.NEEDS_REAUTHORIZATION, accounts.NOT_AUTHORIZED)
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+# --- queries shared with /health/ready ---------------------------------------------------------
+
+
+async def delivery_counts(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(
+        select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+    )
+    return {str(status): int(count) for status, count in rows}
+
+
+async def oldest_pending_created_at(conn: AsyncConnection) -> datetime | None:
+    value = (
+        await conn.execute(
+            select(func.min(deliveries.c.created_at)).where(deliveries.c.status.in_(PENDING_STATES))
+        )
+    ).scalar()
+    if isinstance(value, str):  # SQLite may hand back text for an aggregate
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value if isinstance(value, datetime) else None
+
+
+# --- the snapshot collector --------------------------------------------------------------------
+
+
+@dataclass
+class Snapshot:
+    database_up: bool = False
+    deliveries: dict[str, int] = field(default_factory=dict)
+    oldest_pending_age_s: float = 0.0
+    total_429: int | None = None
+    total_403: int | None = None
+    token_expires_at: float | None = None
+    connection_state: str | None = None
+
+
+class _SnapshotCollector(Collector):
+    def __init__(self) -> None:
+        self.snapshot = Snapshot()
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.snapshot
+        yield GaugeMetricFamily(
+            "amogate_database_up",
+            "1 when the database answered the last scrape",
+            value=1 if s.database_up else 0,
+        )
+        if not s.database_up:
+            return
+        by_state = GaugeMetricFamily(
+            "amogate_deliveries", "Leads in the delivery table by state", labels=["state"]
+        )
+        for state in sorted({*DELIVERY_STATES, *s.deliveries}):
+            by_state.add_metric([state], s.deliveries.get(state, 0))
+        yield by_state
+        yield GaugeMetricFamily(
+            "amogate_queue_depth",
+            "Leads not yet delivered (queued, sending or retrying)",
+            value=sum(s.deliveries.get(state, 0) for state in PENDING_STATES),
+        )
+        yield GaugeMetricFamily(
+            "amogate_oldest_undelivered_lead_age_seconds",
+            "Age of the oldest lead not yet delivered (0 when none)",
+            value=s.oldest_pending_age_s,
+        )
+        if s.total_429 is not None and s.total_403 is not None:
+            yield CounterMetricFamily(
+                "amogate_amocrm_rate_limited",
+                "429 answers from amoCRM (all instances)",
+                value=s.total_429,
+            )
+            yield CounterMetricFamily(
+                "amogate_amocrm_blocked",
+                "403 answers from amoCRM (all instances)",
+                value=s.total_403,
+            )
+        if s.token_expires_at is not None:
+            yield GaugeMetricFamily(
+                "amogate_amocrm_token_expiry_timestamp_seconds",
+                "When the amoCRM access token expires (unix time)",
+                value=s.token_expires_at,
+            )
+        states = GaugeMetricFamily(
+            "amogate_amocrm_connection_state",
+            "1 for the amoCRM connection's current state",
+            labels=["state"],
+        )
+        current = s.connection_state or accounts.NOT_AUTHORIZED
+        for state in sorted({*CONNECTION_STATES, current}):
+            states.add_metric([state], 1 if state == current else 0)
+        yield states
+
+
+class GatewayMetrics:
+    """Everything /metrics shows, in its own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "amogate_http_requests",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.http_duration = Histogram(
+            "amogate_http_request_duration_seconds",
+            "HTTP request latency by route template and method",
+            ["route", "method"],
+            registry=self.registry,
+        )
+        self.amo_calls = Counter(
+            "amogate_amocrm_requests",
+            "Calls to amoCRM by endpoint template and status ('error': no answer)",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.amo_duration = Histogram(
+            "amogate_amocrm_request_duration_seconds",
+            "amoCRM call latency by endpoint template",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self._snapshot = _SnapshotCollector()
+        self.registry.register(self._snapshot)
+
+    def observe_http(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(route, method, str(status)).inc()
+        self.http_duration.labels(route, method).observe(seconds)
+
+    def observe_amo_call(self, endpoint: str, status: int | None, seconds: float) -> None:
+        """The `AmoClient.on_call` hook."""
+        self.amo_calls.labels(endpoint, "error" if status is None else str(status)).inc()
+        self.amo_duration.labels(endpoint).observe(seconds)
+
+    async def refresh(self, database: object, account_key: str = accounts.DEFAULT_ACCOUNT) -> None:
+        """Read the shared state for the next render (a few indexed queries)."""
+        from amogate.storage.db import Database
+
+        snapshot = Snapshot()
+        if isinstance(database, Database):
+            try:
+                async with database.read() as conn:
+                    snapshot.deliveries = await delivery_counts(conn)
+                    oldest = await oldest_pending_created_at(conn)
+                    budget = (
+                        await conn.execute(
+                            select(amo_budget.c.total_429, amo_budget.c.total_403).where(
+                                amo_budget.c.account_key == account_key
+                            )
+                        )
+                    ).first()
+                    account = await accounts.get(conn, account_key)
+            except Exception:
+                snapshot.database_up = False
+            else:
+                snapshot.database_up = True
+                if oldest is not None:
+                    snapshot.oldest_pending_age_s = max(
+                        0.0, (datetime.now(UTC) - oldest).total_seconds()
+                    )
+                snapshot.total_429 = int(budget.total_429) if budget else 0
+                snapshot.total_403 = int(budget.total_403) if budget else 0
+                if account is not None:
+                    snapshot.connection_state = account.state
+                    if account.access_expires_at is not None:
+                        snapshot.token_expires_at = account.access_expires_at.timestamp()
+        self._snapshot.snapshot = snapshot
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _route_patterns(app: object) -> list[tuple[re.Pattern[str], str]]:
+    """Path templates with their regexes, from the app's OpenAPI paths (the public list of
+    routes); built once per app."""
+    cached = getattr(getattr(app, "state", None), "metrics_route_patterns", None)
+    if isinstance(cached, list):
+        return cached
+    patterns: list[tuple[re.Pattern[str], str]] = []
+    openapi = getattr(app, "openapi", None)
+    if callable(openapi):
+        for template in openapi().get("paths", {}):
+            regex, _, _ = compile_path(template)
+            patterns.append((regex, template))
+    state = getattr(app, "state", None)
+    if state is not None:
+        state.metrics_route_patterns = patterns
+    return patterns
+
+
+def _template_for(scope: Scope) -> str:
+    """The matched route's path template; for requests no route handled (CORS preflights,
+    405s) the documented route whose template matches the path, else a fixed label."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    raw = str(scope.get("path", ""))
+    try:
+        patterns = _route_patterns(scope.get("app"))
+    except Exception:  # the label is a nicety; never fail a request for it
+        return UNMATCHED_ROUTE
+    for regex, template in patterns:
+        if regex.match(raw):
+            return template
+    return UNMATCHED_ROUTE
+
+
+class MetricsMiddleware:
+    """Pure ASGI: counts each HTTP request by route template (never the raw path, which
+    would let callers create unbounded label values), method and status, with its latency."""
+
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            self.metrics.observe_http(
+                _template_for(scope),
+                str(scope.get("method", "")),
+                status,
+                time.perf_counter() - started,
+            )

@@ -1,0 +1,34 @@
+"""Fixed-window counters shared by every instance using the same database.
+
+One row per (bucket, window start). A hit is a single atomic upsert that returns the new count
+(`INSERT ... ON CONFLICT DO UPDATE ... RETURNING`, on SQLite >= 3.35 as on PostgreSQL), so two
+instances counting at the same moment can never both see the same number.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from amogate.storage.tables import rate_counters
+
+
+async def hit(conn: AsyncConnection, bucket: str, window_start: int) -> int:
+    """Count one event in `bucket` for the window starting at `window_start`; the new count.
+    Call inside a write transaction."""
+    dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+    upsert = dialect_insert(rate_counters).values(bucket=bucket, window_start=window_start, count=1)
+    stmt = upsert.on_conflict_do_update(
+        index_elements=[rate_counters.c.bucket, rate_counters.c.window_start],
+        set_={"count": rate_counters.c.count + 1},
+    ).returning(rate_counters.c.count)
+    count = (await conn.execute(stmt)).scalar_one()
+    if count == 1:
+        # First hit of a new window: the bucket's older windows are of no further use.
+        await conn.execute(
+            delete(rate_counters).where(
+                rate_counters.c.bucket == bucket, rate_counters.c.window_start < window_start
+            )
+        )
+    return int(count)
