@@ -16,6 +16,7 @@ import httpx
 
 from amogate.amocrm.auth import BearerAuth
 from amogate.amocrm.client import AmoClient
+from amogate.amocrm.errors import AmoBlockedError
 from amogate.connection.service import AmoConnection, accounts_not_configured
 from amogate.info.cache import InfoCache, Kind
 
@@ -37,6 +38,28 @@ class AmoInfoSource:
         self.max_pause_wait = max_pause_wait
 
     async def fetch(self, kind: Kind) -> Any:
+        try:
+            return await self._fetch(kind)
+        except AmoBlockedError as exc:
+            if exc.blocked_for is not None:
+                raise
+            # amoCRM's 403 says nothing about when to come back; the shared budget knows how
+            # long calls stay paused, which is what a caller's Retry-After should say.
+            raise AmoBlockedError(
+                exc.detail,
+                status=exc.status,
+                body_excerpt=exc.body_excerpt,
+                blocked_for=await self._blocked_for(),
+            ) from None
+
+    async def _blocked_for(self) -> float | None:
+        state = await self.amo.limiter.state()
+        if state is None:
+            return None
+        remaining = state.blocked_until - self.amo.limiter.clock()
+        return remaining if remaining > 0 else None
+
+    async def _fetch(self, kind: Kind) -> Any:
         base = await self.amo.api_base()
         if not base:
             raise accounts_not_configured()
