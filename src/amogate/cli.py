@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from amogate import __version__
+from amogate.commands import check, keys
 from amogate.settings import Settings
 
 app = typer.Typer(
@@ -20,6 +21,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(keys.app, name="keys")
+app.command("check")(check.check)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
