@@ -9,12 +9,14 @@ connection state.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -31,6 +33,10 @@ DELIVERY_STATES = ("queued", "sending", "retrying", "delivered", "failed")
 PENDING_STATES = ("queued", "sending", "retrying")
 CONNECTION_STATES = (accounts.CONNECTED, accounts.NEEDS_REAUTHORIZATION, accounts.NOT_AUTHORIZED)
 UNMATCHED_ROUTE = "<unmatched>"
+# Probes and scrapes every few seconds would drown the access log: those go at DEBUG.
+QUIET_ROUTES = frozenset({"/health", "/health/ready", "/metrics"})
+
+access_log = structlog.get_logger("amogate.access")
 
 
 # --- queries shared with /health/ready ---------------------------------------------------------
@@ -247,7 +253,8 @@ def _template_for(scope: Scope) -> str:
 
 class MetricsMiddleware:
     """Pure ASGI: counts each HTTP request by route template (never the raw path, which
-    would let callers create unbounded label values), method and status, with its latency."""
+    would let callers create unbounded label values), method and status, with its latency,
+    and writes one access log line per request carrying its request id."""
 
     def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
         self.app = app
@@ -269,9 +276,18 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            self.metrics.observe_http(
-                _template_for(scope),
-                str(scope.get("method", "")),
-                status,
-                time.perf_counter() - started,
+            route = _template_for(scope)
+            method = str(scope.get("method", ""))
+            seconds = time.perf_counter() - started
+            self.metrics.observe_http(route, method, status, seconds)
+            # The access line: the route template (no query string, no ids), never headers.
+            level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
+            access_log.log(
+                level,
+                "http.request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(seconds * 1000, 1),
+                request_id=scope.get("state", {}).get("request_id"),
             )
