@@ -26,6 +26,7 @@ from amogate.metrics import GatewayMetrics, MetricsMiddleware
 from amogate.settings import Settings
 from amogate.storage import migrate
 from amogate.storage.db import Database
+from amogate.worker.worker import LeadDelivery, start_lead_delivery
 
 log = structlog.get_logger("amogate.app")
 
@@ -60,6 +61,7 @@ def create_app(
         db = database or Database(settings.database_url)
         app.state.database = db
         amo: AmoConnection | None = None
+        lead_delivery: LeadDelivery | None = None
         try:
             if db.is_sqlite:
                 await migrate.upgrade(db)
@@ -70,9 +72,12 @@ def create_app(
                 await amo.start(keeper=background)
             app.state.amo = amo
             app.state.info = info_cache_for(amo)
+            lead_delivery = start_lead_delivery(app, settings, db, amo, background=background)
             log.info("gateway.started", version=__version__, amo=settings.amo_api_base or None)
             yield
         finally:
+            if lead_delivery is not None:
+                await lead_delivery.stop()
             if amo is not None:
                 await amo.stop()
             if database is None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from amogate.api.auth import Principal, current_principal
-from amogate.errors import InvalidJSON, ServiceUnavailable
+from amogate.api.deps import database_of
+from amogate.api.envelope import success
+from amogate.errors import InvalidJSON, NotFound, ServiceUnavailable
 from amogate.leads.schemas import parse_lead_request, request_json_schema
+from amogate.storage import deliveries
 
 router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
 
@@ -52,3 +56,65 @@ async def create_unsorted(
         raise ServiceUnavailable("amoCRM delivery is not configured")
     result: JSONResponse = await intake.accept(request, principal, lead)
     return result
+
+
+@router.get(
+    "/deliveries/{delivery_id}",
+    summary="The delivery of one accepted lead: status, attempts, next attempt, amoCRM ids",
+)
+async def get_delivery(
+    delivery_id: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> JSONResponse:
+    principal.require("deliveries:read")
+    async with database_of(request).read() as conn:
+        delivery = await deliveries.get(conn, delivery_id)
+        attempts = [] if delivery is None else await deliveries.attempts_of(conn, delivery_id)
+    if delivery is None:
+        raise NotFound(f"Delivery not found: {delivery_id}")
+    return success("Delivery retrieved successfully", delivery_view(delivery, attempts))
+
+
+def delivery_view(
+    delivery: deliveries.Delivery, attempts: list[deliveries.Attempt]
+) -> dict[str, Any]:
+    """A delivery as the API, the CLI and the admin page show it (never a token or key)."""
+    waiting = delivery.status in (deliveries.QUEUED, deliveries.RETRYING)
+    return {
+        "delivery_id": delivery.id,
+        "status": delivery.status,
+        "step": delivery.step,
+        "lead_name": delivery.lead_name,
+        "contact_name": delivery.contact_name,
+        "created_at": _iso(delivery.created_at),
+        "updated_at": _iso(delivery.updated_at),
+        "next_attempt_at": _iso(delivery.next_attempt_at) if waiting else None,
+        "give_up_at": _iso(delivery.give_up_at),
+        "delivered_at": _iso(delivery.delivered_at),
+        "attempts_count": delivery.attempts,
+        "last_error": delivery.last_error,
+        "error_details": delivery.error_details,
+        "amocrm": {
+            "uid": delivery.amo_uid,
+            "source_uid": delivery.id,
+            "lead_id": delivery.amo_lead_id,
+            "contact_id": delivery.amo_contact_id,
+            "note_id": delivery.amo_note_id,
+        },
+        "attempts": [
+            {
+                "at": _iso(a.started_at),
+                "step": a.step,
+                "outcome": a.outcome,
+                "http_status": a.http_status,
+                "duration_ms": a.duration_ms,
+                "detail": a.detail,
+            }
+            for a in attempts
+        ],
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

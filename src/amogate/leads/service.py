@@ -1,0 +1,201 @@
+"""The lead intake: validate, store durably, wake the worker, answer.
+
+`accept()` stores the lead and its delivery row in ONE transaction before anything is sent to
+amoCRM; from then on the lead survives amoCRM outages and gateway restarts. It then waits up
+to LEAD_SYNC_TIMEOUT for the worker to deliver it and answers 200 (delivered), 422 (amoCRM
+rejected the data) or 202 (queued). With an `Idempotency-Key`, the same request repeated gets
+the first answer again and a different request with the same key gets 409.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from amogate.api.auth import Principal
+from amogate.api.envelope import error, success
+from amogate.errors import Conflict, GatewayError, ValidationFailed
+from amogate.leads import mapping
+from amogate.leads.fields import FieldLists, account_fields
+from amogate.leads.schemas import LeadRequest
+from amogate.settings import Settings
+from amogate.storage import deliveries as store
+from amogate.storage import idempotency
+from amogate.storage.db import Database
+from amogate.worker.signals import DeliverySignals
+
+log = structlog.get_logger("amogate.leads")
+
+DELIVERED_MESSAGE = "Unsorted lead created successfully"
+QUEUED_MESSAGE = "Lead accepted and queued for delivery"
+IDEMPOTENCY_TTL = timedelta(hours=24)
+MAX_IDEMPOTENCY_KEY = 255
+# How long the intake waits for the field lists when a request names fields by name or label;
+# past it, the lead is stored anyway and the worker resolves the names.
+FIELDS_WAIT_SECONDS = 2.0
+# Waiting requests re-read their delivery at least this often (workers in other processes).
+POLL_SECONDS = 0.25
+REPLAYED_HEADER = {"Idempotency-Replayed": "true"}
+
+
+def body_hash(data: Any) -> str:
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class LeadIntake:
+    database: Database
+    settings: Settings
+    signals: DeliverySignals
+    fields: Callable[[], FieldLists | None]
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    async def accept(
+        self, request: Request, principal: Principal, lead: LeadRequest
+    ) -> JSONResponse:
+        key = _idempotency_key(request)
+        payload = mapping.stored_payload(lead, self.settings.phone_default_region)
+        await self._check_names(payload)
+        delivery_id = uuid.uuid4().hex
+        now = self.clock()
+        digest = body_hash(json.loads(await request.body())) if key else ""
+        async with self.database.transaction() as conn:
+            earlier = None
+            if key is not None:
+                earlier = await idempotency.claim(
+                    conn,
+                    api_key_id=principal.key_id,
+                    key=key,
+                    body_hash=digest,
+                    delivery_id=delivery_id,
+                    now=now,
+                    expires_at=now + IDEMPOTENCY_TTL,
+                )
+            if earlier is None:
+                await store.insert_delivery(
+                    conn,
+                    delivery_id=delivery_id,
+                    payload=payload,
+                    lead_name=lead.lead.name,
+                    contact_name=mapping.contact_name(payload["contact"]),
+                    api_key_id=principal.key_id,
+                    request_id=request.headers.get("x-request-id"),
+                    now=now,
+                    give_up_at=now + timedelta(hours=self.settings.delivery_max_age_hours),
+                )
+        if earlier is not None:
+            return await self._replay(earlier, digest)
+        log.info("lead.accepted", delivery_id=delivery_id)
+        self.signals.wake()
+        status_code, body = await self.answer(delivery_id)
+        if key is not None:
+            async with self.database.transaction() as conn:
+                await idempotency.save_response(
+                    conn,
+                    api_key_id=principal.key_id,
+                    key=key,
+                    status_code=status_code,
+                    response=body,
+                )
+        return JSONResponse(body, status_code=status_code)
+
+    async def _replay(self, earlier: idempotency.IdempotencyRecord, digest: str) -> JSONResponse:
+        if earlier.body_hash != digest:
+            raise Conflict(
+                "Idempotency-Key was already used with a different request",
+                details={"Idempotency-Key": "Use a new key for a different request"},
+            )
+        if earlier.response is not None and earlier.status_code is not None:
+            return JSONResponse(
+                earlier.response, status_code=earlier.status_code, headers=REPLAYED_HEADER
+            )
+        # The first request is still waiting for its delivery: answer from the same delivery.
+        assert earlier.delivery_id is not None
+        status_code, body = await self.answer(earlier.delivery_id)
+        return JSONResponse(body, status_code=status_code, headers=REPLAYED_HEADER)
+
+    async def _check_names(self, payload: dict[str, Any]) -> None:
+        """Unknown field names and option labels are the caller's mistake: say so now (422).
+        When amoCRM cannot give the lists, the lead is kept and the worker resolves them."""
+        source = self.fields()
+        if source is None or not mapping.uses_names(payload):
+            return
+        try:
+            fields = await asyncio.wait_for(account_fields(source), FIELDS_WAIT_SECONDS)
+        except (GatewayError, TimeoutError):
+            log.info("lead.fields.deferred")
+            return
+        try:
+            mapping.form_item(payload, fields, delivery_id="check", created_at=0)
+        except mapping.UnresolvedFields as exc:
+            raise ValidationFailed(details=exc.details) from None
+
+    async def answer(self, delivery_id: str) -> tuple[int, dict[str, Any]]:
+        """Wait up to LEAD_SYNC_TIMEOUT for the delivery to settle, then describe it."""
+        delivery = await self.wait(delivery_id, self.settings.lead_sync_timeout)
+        if delivery is not None and delivery.status == store.DELIVERED:
+            data = {
+                "uid": delivery.amo_uid,
+                "source_uid": delivery.id,
+                "lead_id": delivery.amo_lead_id,
+                "contact_id": delivery.amo_contact_id,
+                "delivery_id": delivery.id,
+                "status": "delivered",
+            }
+            return _body(success(DELIVERED_MESSAGE, data))
+        if delivery is not None and delivery.status == store.FAILED:
+            fields = (delivery.error_details or {}).get("fields") or {
+                "request": delivery.last_error or "amoCRM rejected the lead"
+            }
+            return _body(error(422, ValidationFailed.message, fields))
+        return _body(
+            success(
+                QUEUED_MESSAGE, {"delivery_id": delivery_id, "status": "queued"}, status_code=202
+            )
+        )
+
+    async def wait(self, delivery_id: str, seconds: float) -> store.Delivery | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        event = self.signals.watch(delivery_id)
+        try:
+            while True:
+                async with self.database.read() as conn:
+                    delivery = await store.get(conn, delivery_id)
+                remaining = deadline - loop.time()
+                if delivery is None or delivery.is_terminal or remaining <= 0:
+                    return delivery
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), min(remaining, POLL_SECONDS))
+                event.clear()
+        finally:
+            self.signals.unwatch(delivery_id, event)
+
+
+def _body(response: JSONResponse) -> tuple[int, dict[str, Any]]:
+    body: dict[str, Any] = json.loads(bytes(response.body))
+    return response.status_code, body
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ValidationFailed(
+            details={"Idempotency-Key": f"Must be 1-{MAX_IDEMPOTENCY_KEY} characters"}
+        )
+    return key

@@ -1,0 +1,133 @@
+"""The delivery worker loop, inside `amogate serve` or alone as `amogate worker`.
+
+It runs `Deliverer.run_once()` while there is due work, and otherwise sleeps until the intake
+of the same process wakes it or `poll_seconds` pass (leads stored by other processes, retries
+coming due). Several workers, in one process or many sharing a PostgreSQL database, never
+deliver the same lead twice: each batch is leased in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+from fastapi import FastAPI
+
+from amogate.connection.service import AmoConnection
+from amogate.leads.fields import AppFields, FieldLists
+from amogate.leads.service import LeadIntake
+from amogate.settings import Settings
+from amogate.storage.db import Database
+from amogate.worker.deliver import Deliverer
+from amogate.worker.retry import RetryPolicy
+from amogate.worker.signals import DeliverySignals
+
+log = structlog.get_logger("amogate.worker")
+
+POLL_SECONDS = 1.0
+ERROR_PAUSE_SECONDS = 2.0
+
+
+def policy_from(settings: Settings) -> RetryPolicy:
+    base = settings.delivery_retry_base_seconds
+    return RetryPolicy(
+        base_delay=base,
+        max_delay=max(base, settings.delivery_retry_max_seconds),
+        max_age=timedelta(hours=settings.delivery_max_age_hours),
+    )
+
+
+def deliverer_from(
+    settings: Settings,
+    database: Database,
+    amo: AmoConnection,
+    fields: FieldLists,
+    signals: DeliverySignals | None,
+) -> Deliverer:
+    return Deliverer(
+        database,
+        amo,
+        fields,
+        policy=policy_from(settings),
+        lease=timedelta(seconds=settings.delivery_lease_seconds),
+        signals=signals,
+    )
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        deliverer: Deliverer,
+        signals: DeliverySignals,
+        *,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        self.deliverer = deliverer
+        self.signals = signals
+        self.poll_seconds = poll_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="amogate-delivery-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.deliverer.close()
+
+    async def run(self) -> None:
+        log.info("worker.started", owner=self.deliverer.owner)
+        while True:
+            try:
+                claimed = await self.deliverer.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A database hiccup must not end the worker; the leases bring the rows back.
+                log.exception("worker.pass.failed")
+                await asyncio.sleep(ERROR_PAUSE_SECONDS)
+                continue
+            if claimed == 0:
+                await self.signals.wait_for_work(self.poll_seconds)
+
+
+@dataclass
+class LeadDelivery:
+    """What `amogate serve` runs for leads: the intake and, unless disabled, a worker."""
+
+    intake: LeadIntake
+    worker: DeliveryWorker | None
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
+
+
+def start_lead_delivery(
+    app: FastAPI,
+    settings: Settings,
+    database: Database,
+    amo: AmoConnection | None,
+    *,
+    background: bool,
+) -> LeadDelivery | None:
+    """Install `app.state.lead_intake` and start the worker (when `background` and
+    `app.state.run_worker` is not False). Without amoCRM configured, leads are refused (503)."""
+    if amo is None:
+        return None
+    signals = DeliverySignals()
+    fields = AppFields(app.state)
+    intake = LeadIntake(database, settings, signals, fields=lambda: fields)
+    app.state.lead_intake = intake
+    app.state.delivery_signals = signals
+    worker = None
+    if background and getattr(app.state, "run_worker", True) is not False:
+        worker = DeliveryWorker(deliverer_from(settings, database, amo, fields, signals), signals)
+        worker.start()
+    return LeadDelivery(intake, worker)

@@ -1,0 +1,128 @@
+"""Shared request bodies and sandbox look-ups for the lead tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from tests.support.gateway import Harness
+
+JSON = dict[str, Any]
+URL = "/api/v1/leads/unsorted"
+
+
+def readme_example(pipeline_id: int, **lead: Any) -> JSON:
+    """The original README's request (SPEC §3) with the sandbox's ids."""
+    return {
+        "source": "website",
+        "form_name": "Contact Form",
+        "form_page": "https://site/contact",
+        "referer": "https://google.com",
+        "ip": "127.0.0.1",
+        "pipeline_id": pipeline_id,
+        "lead": {
+            "name": "Yangi mijoz",
+            "price": 50000,
+            "tags": ["website", {"name": "hot"}],
+            **lead,
+        },
+        "contact": {
+            "name": "Alisher Navoi",
+            "phone": "+998901234567",
+            "email": "alisher@example.com",
+        },
+        "utm": {"utm_source": "google", "utm_medium": "cpc", "utm_campaign": "spring_sale"},
+        "comment": "Mijoz maxsulot haqida so'radi",
+    }
+
+
+def simple_lead(n: int) -> JSON:
+    return {
+        "lead": {"name": f"Lead {n}", "price": n},
+        "contact": {"name": f"Client {n}", "phone": f"+99890{n:07d}"},
+        "comment": f"comment {n}",
+    }
+
+
+async def api_json(h: Harness, path: str) -> Any:
+    response = await h.sandbox_api("GET", path)
+    if response.status_code == 204:
+        return {}
+    response.raise_for_status()
+    return response.json()
+
+
+async def lead_fields(h: Harness) -> list[JSON]:
+    fields: list[JSON] = []
+    page = 1
+    while True:
+        body = await api_json(h, f"/api/v4/leads/custom_fields?page={page}&limit=50")
+        fields += body.get("_embedded", {}).get("custom_fields", [])
+        if "next" not in body.get("_links", {}):
+            return fields
+        page += 1
+
+
+async def main_pipeline_id(h: Harness) -> int:
+    body = await api_json(h, "/api/v4/leads/pipelines")
+    pipelines = body["_embedded"]["pipelines"]
+    return int(next(p["id"] for p in pipelines if p["is_main"]))
+
+
+async def unsorted_items(h: Harness) -> list[JSON]:
+    items: list[JSON] = []
+    page = 1
+    while True:
+        body = await api_json(
+            h, f"/api/v4/leads/unsorted?page={page}&limit=250&filter[category][]=forms"
+        )
+        batch = body.get("_embedded", {}).get("unsorted", [])
+        items += batch
+        if len(batch) < 250:
+            return items
+        page += 1
+
+
+async def all_leads(h: Harness) -> list[JSON]:
+    leads: list[JSON] = []
+    page = 1
+    while True:
+        body = await api_json(h, f"/api/v4/leads?page={page}&limit=250")
+        batch = body.get("_embedded", {}).get("leads", [])
+        leads += batch
+        if len(batch) < 250:
+            return leads
+        page += 1
+
+
+async def delivery(h: Harness, delivery_id: str, headers: dict[str, str]) -> JSON:
+    response = await h.gateway.get(f"/api/v1/leads/deliveries/{delivery_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    data: JSON = response.json()["data"]
+    return data
+
+
+async def wait_until_settled(
+    client: httpx.AsyncClient,
+    ids: list[str],
+    headers: dict[str, str],
+    *,
+    within: float = 60.0,
+) -> dict[str, str]:
+    """Poll the delivery API until every delivery is delivered or failed."""
+    deadline = time.monotonic() + within
+    statuses: dict[str, str] = {}
+    while True:
+        for delivery_id in ids:
+            if statuses.get(delivery_id) in ("delivered", "failed"):
+                continue
+            response = await client.get(f"/api/v1/leads/deliveries/{delivery_id}", headers=headers)
+            statuses[delivery_id] = response.json()["data"]["status"]
+        if all(s in ("delivered", "failed") for s in statuses.values()):
+            return statuses
+        if time.monotonic() > deadline:
+            return statuses
+        await asyncio.sleep(0.2)
