@@ -406,3 +406,33 @@ async def test_long_lived_token_is_a_bearer_that_never_refreshes(clock: ManualCl
     assert jwt_part(long_lived, 1)["exp"] > int(clock())
     assert as_refresh.status_code == 401
     assert after.status_code == 401
+
+
+async def test_consent_can_be_given_with_a_plain_get(
+    sandbox: httpx.AsyncClient, config: SandboxConfig
+) -> None:
+    response = await sandbox.get(
+        "/oauth/decide", params={"client_id": config.client_id, "decision": "allow"}
+    )
+
+    assert response.status_code == 302
+    assert "code" in query_of(response.headers["location"])
+
+
+async def test_current_subdomain_is_found_by_refresh_token(
+    sandbox: httpx.AsyncClient, tokens: JSON, config: SandboxConfig
+) -> None:
+    found = await sandbox.get(
+        "/oauth2/account/current/subdomain", headers={"X-Refresh-Token": tokens["refresh_token"]}
+    )
+    unknown = await sandbox.get(
+        "/oauth2/account/current/subdomain", headers={"X-Refresh-Token": "nope"}
+    )
+
+    assert found.json() == {
+        "id": 31_207_511,
+        "subdomain": "sandbox",
+        "domain": "sandbox.test",
+        "top_level_domain": "test",
+    }
+    assert unknown.status_code == 401

@@ -67,8 +67,9 @@ async def consent(request: Request) -> Response:
 
 
 async def decide(request: Request) -> Response:
+    """The consent buttons' target; GET with the same fields works too (for curl demos)."""
     state = state_of(request)
-    form = await request.form()
+    form: Any = request.query_params if request.method == "GET" else await request.form()
     client_id = str(form.get("client_id", ""))
     if client_id != state.config.client_id:
         message = "Интеграция не найдена (неизвестный client_id)."
@@ -104,6 +105,24 @@ async def access_token(request: Request) -> Response:
             "server_time": state.now(),
             "access_token": pair.access_token,
             "refresh_token": pair.refresh_token,
+        }
+    )
+
+
+async def current_subdomain(request: Request) -> Response:
+    """Where the account lives now, found by a refresh token (§1.9; the PHP client's fallback)."""
+    state = state_of(request)
+    token = request.headers.get("x-refresh-token", "")
+    pair = state.tokens.by_refresh.get(token)
+    if pair is None or pair.revoked:
+        return raw_problem(401, invalid_request("Token has been revoked", status=401).body)
+    host = state.config.referer
+    return plain_json(
+        {
+            "id": state.account_id,
+            "subdomain": state.config.subdomain,
+            "domain": host,
+            "top_level_domain": host.rsplit(".", 1)[-1].split(":")[0],
         }
     )
 
@@ -153,6 +172,7 @@ async def _token_request(request: Request) -> dict[str, str]:
 
 ROUTES = [
     Route("/oauth", consent, methods=["GET"]),
-    Route("/oauth/decide", decide, methods=["POST"]),
+    Route("/oauth/decide", decide, methods=["GET", "POST"]),
+    Route("/oauth2/account/current/subdomain", current_subdomain, methods=["GET"]),
     Route("/oauth2/access_token", access_token, methods=["POST"]),
 ]
