@@ -17,7 +17,7 @@ from tests.leads.helpers import (
 )
 from tests.support.gateway import connected_gateway
 
-FAST = {"lead_sync_timeout": 5.0, "delivery_retry_base_seconds": 0.2}
+FAST: dict[str, Any] = {"lead_sync_timeout": 5.0, "delivery_retry_base_seconds": 0.2}
 
 
 async def test_readme_example_arrives_in_amocrm_with_contact_utm_and_note(

@@ -1,0 +1,235 @@
+"""The worker against the sandbox: batches, per-item rejections, reconciliation, idempotency."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from amogate.leads import mapping
+from amogate.leads.fields import AppFields, account_fields
+from amogate.settings import Settings
+from amogate.storage import deliveries as store
+from amogate.worker.deliver import Deliverer, utcnow
+from amogate.worker.worker import deliverer_from
+from tests.leads.helpers import (
+    URL,
+    all_leads,
+    delivery,
+    lead_fields,
+    simple_lead,
+    unsorted_items,
+)
+from tests.support.gateway import Harness, connected_gateway
+
+QUEUE_ONLY: dict[str, Any] = {"lead_sync_timeout": 0, "delivery_retry_base_seconds": 0.2}
+
+
+def deliverer(h: Harness, **overrides: Any) -> Deliverer:
+    worker = deliverer_from(
+        h.app.state.settings, h.app.state.database, h.amo, AppFields(h.app.state), None
+    )
+    for key, value in overrides.items():
+        setattr(worker, key, value)
+    return worker
+
+
+async def queue(h: Harness, bodies: list[dict[str, Any]], headers: dict[str, str]) -> list[str]:
+    ids = []
+    for body in bodies:
+        response = await h.gateway.post(URL, json=body, headers=headers)
+        assert response.status_code == 202, response.text
+        assert response.json()["message"] == "Lead accepted and queued for delivery"
+        assert response.json()["data"]["status"] == "queued"
+        ids.append(response.json()["data"]["delivery_id"])
+    return ids
+
+
+async def stats(h: Harness) -> dict[str, Any]:
+    response = await h.sandbox.get("/_sandbox/stats")
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_queued_leads_go_out_in_one_batch_with_their_notes(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, **QUEUE_ONLY) as h:
+        ids = await queue(h, [simple_lead(n) for n in range(1, 8)], api_headers)
+        assert await deliverer(h).run_once() == 7
+        counts = (await stats(h))["by_endpoint"]
+        assert counts["POST /api/v4/leads/unsorted/forms"] == 1
+        assert counts["POST /api/v4/leads/notes"] == 1
+        for delivery_id in ids:
+            record = await delivery(h, delivery_id, api_headers)
+            assert record["status"] == "delivered"
+            assert record["amocrm"]["lead_id"] is not None
+            assert record["amocrm"]["note_id"] is not None
+            assert [(a["step"], a["outcome"]) for a in record["attempts"]] == [
+                ("form", "ok"),
+                ("note", "ok"),
+            ]
+        assert len(await unsorted_items(h)) == 7
+
+
+async def test_one_invalid_lead_in_a_batch_fails_alone(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, **QUEUE_ONLY) as h:
+        select = next(f for f in await lead_fields(h) if f["type"] == "select")
+        bad = simple_lead(2)
+        bad["lead"]["custom_fields"] = [{"field_id": select["id"], "enum_id": 1}]
+        ids = await queue(h, [simple_lead(1), bad, simple_lead(3)], api_headers)
+        await deliverer(h).run_once()
+        records = [await delivery(h, i, api_headers) for i in ids]
+        assert [r["status"] for r in records] == ["delivered", "failed", "delivered"]
+        failed = records[1]
+        assert list(failed["error_details"]["fields"]) == ["lead.custom_fields.0"]
+        assert failed["error_details"]["amocrm"][0]["code"] == "NotSupportedChoice"
+        assert failed["next_attempt_at"] is None
+        forms = await h.requests("/api/v4/leads/unsorted/forms")
+        assert [r["status"] for r in forms] == [400, 200]
+        assert len(await unsorted_items(h)) == 2
+
+
+async def test_a_lead_is_delivered_after_amocrm_recovers_and_every_attempt_is_recorded(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, **QUEUE_ONLY) as h:
+        [delivery_id] = await queue(h, [simple_lead(1)], api_headers)
+        await h.fault("500", 60, path_prefix="/api/v4/leads/unsorted")
+        worker = deliverer(h)
+        await worker.run_once()
+        record = await delivery(h, delivery_id, api_headers)
+        assert record["status"] == "retrying"
+        assert record["next_attempt_at"] is not None
+        assert [(a["outcome"], a["http_status"]) for a in record["attempts"]] == [
+            ("transient", 500)
+        ]
+        await h.clear_faults()
+        worker.clock = lambda: utcnow() + timedelta(seconds=5)
+        await worker.run_once()
+        record = await delivery(h, delivery_id, api_headers)
+        assert record["status"] == "delivered"
+        # a 500 may hide a created lead, so amoCRM is asked before the form goes again
+        assert [(a["step"], a["outcome"]) for a in record["attempts"]] == [
+            ("form", "transient"),
+            ("reconcile", "not_found"),
+            ("form", "ok"),
+            ("note", "ok"),
+        ]
+        assert record["attempts_count"] == 2
+
+
+async def test_a_form_sent_before_a_crash_is_found_and_not_sent_again(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, **QUEUE_ONLY) as h:
+        [delivery_id] = await queue(h, [simple_lead(1)], api_headers)
+        # A worker claims the lead, sends it, and dies before it can record the answer.
+        database = h.app.state.database
+        now = utcnow()
+        async with database.transaction() as conn:
+            [row] = await store.claim_due(
+                conn, owner="crashed", now=now, lease_until=now + timedelta(seconds=60), limit=5
+            )
+            await store.mark_sending_form(conn, [row.id], owner="crashed", now=now)
+        fields = await account_fields(AppFields(h.app.state))
+        item = mapping.form_item(
+            row.payload, fields, delivery_id=row.id, created_at=int(row.created_at.timestamp())
+        )
+        client = await h.amo.client()
+        [sent] = await client.create_unsorted_forms([item])
+
+        later = deliverer(h, clock=lambda: utcnow() + timedelta(seconds=61))
+        assert await later.run_once() == 1
+        record = await delivery(h, delivery_id, api_headers)
+        assert record["status"] == "delivered"
+        assert record["amocrm"]["uid"] == sent.uid
+        assert record["amocrm"]["lead_id"] == sent.lead_id
+        assert [(a["step"], a["outcome"]) for a in record["attempts"]] == [
+            ("reconcile", "ok"),
+            ("note", "ok"),
+        ]
+        assert len(await h.requests("/api/v4/leads/unsorted/forms")) == 1
+        assert (await stats(h))["unsorted_duplicate_source_uids"] == 0
+        assert len(await all_leads(h)) == 1
+
+
+async def test_an_unknown_outcome_with_nothing_in_amocrm_is_sent_again(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, **QUEUE_ONLY) as h:
+        [delivery_id] = await queue(h, [simple_lead(1)], api_headers)
+        now = utcnow()
+        async with h.app.state.database.transaction() as conn:
+            [row] = await store.claim_due(
+                conn, owner="crashed", now=now, lease_until=now + timedelta(seconds=60), limit=5
+            )
+            await store.mark_sending_form(conn, [row.id], owner="crashed", now=now)
+        await deliverer(h, clock=lambda: utcnow() + timedelta(seconds=61)).run_once()
+        record = await delivery(h, delivery_id, api_headers)
+        assert record["status"] == "delivered"
+        assert [(a["step"], a["outcome"]) for a in record["attempts"]][:2] == [
+            ("reconcile", "not_found"),
+            ("form", "ok"),
+        ]
+        assert len(await unsorted_items(h)) == 1
+
+
+async def test_without_authorization_leads_wait_without_burning_attempts(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, connect_account=False, **QUEUE_ONLY) as h:
+        [delivery_id] = await queue(h, [simple_lead(1)], api_headers)
+        await deliverer(h).run_once()
+        record = await delivery(h, delivery_id, api_headers)
+        assert record["status"] == "retrying"
+        assert record["attempts_count"] == 0
+        assert record["attempts"][-1]["outcome"] == "auth"
+        assert await unsorted_items_count(h) == 0
+
+
+async def unsorted_items_count(h: Harness) -> int:
+    return int((await stats(h))["entities"]["unsorted"])
+
+
+async def test_the_same_idempotency_key_replays_the_first_answer(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, background=True, lead_sync_timeout=5) as h:
+        headers = {**api_headers, "Idempotency-Key": "order-42"}
+        first = await h.gateway.post(URL, json=simple_lead(1), headers=headers)
+        again = await h.gateway.post(URL, json=simple_lead(1), headers=headers)
+        assert first.status_code == again.status_code == 200
+        assert again.json() == first.json()
+        assert again.headers["Idempotency-Replayed"] == "true"
+        assert "Idempotency-Replayed" not in first.headers
+        other = await h.gateway.post(URL, json=simple_lead(2), headers=headers)
+        assert other.status_code == 409
+        assert other.json()["success"] is False
+        await asyncio.sleep(0.3)
+        assert len(await unsorted_items(h)) == 1
+        assert len(await all_leads(h)) == 1
+
+
+async def test_idempotency_keys_are_scoped_to_the_api_key(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, **QUEUE_ONLY) as h:
+        headers = {**api_headers, "Idempotency-Key": "same"}
+        first = await h.gateway.post(URL, json=simple_lead(1), headers=headers)
+        concurrent = await asyncio.gather(
+            *(h.gateway.post(URL, json=simple_lead(1), headers=headers) for _ in range(5))
+        )
+        ids = {r.json()["data"]["delivery_id"] for r in [first, *concurrent]}
+        assert len(ids) == 1
+        async with h.app.state.database.read() as conn:
+            assert len(await store.list_deliveries(conn)) == 1
+
+
+async def test_an_unknown_delivery_is_404(settings: Settings, api_headers: dict[str, str]) -> None:
+    async with connected_gateway(settings, **QUEUE_ONLY) as h:
+        response = await h.gateway.get("/api/v1/leads/deliveries/nope", headers=api_headers)
+        assert response.status_code == 404
+        assert response.json()["success"] is False
