@@ -26,6 +26,7 @@ from amogate.metrics import GatewayMetrics, MetricsMiddleware
 from amogate.settings import Settings
 from amogate.storage import migrate
 from amogate.storage.db import Database
+from amogate.web.routes import install as install_admin
 from amogate.worker.worker import LeadDelivery, start_lead_delivery
 
 log = structlog.get_logger("amogate.app")
@@ -104,6 +105,7 @@ def create_app(
     app.include_router(oauth.router)
     app.include_router(diagnostics.router)
     app.include_router(info.router)
+    install_admin(app)
     app.include_router(ready.router)
     app.include_router(metrics_api.router)
 

@@ -1,0 +1,359 @@
+"""The admin page's message catalogue: English, Uzbek (Latin script) and Russian.
+
+Every message has all three languages (a test checks it). The language comes from `?lang=`
+(then kept in a cookie), else the cookie, else the browser's Accept-Language, else English.
+Placeholders use `str.format` names: `t("deliveries.requeued_many", count=3)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LANGUAGES: dict[str, str] = {"en": "English", "uz": "O'zbekcha", "ru": "Русский"}
+DEFAULT_LANGUAGE = "en"
+LANG_COOKIE = "amogate_lang"
+
+Translator = Callable[..., str]
+
+# message id -> (English, Uzbek, Russian)
+_MESSAGES: dict[str, tuple[str, str, str]] = {
+    # --- layout ---------------------------------------------------------------------------
+    "app.title": ("amogate admin", "amogate boshqaruvi", "Панель amogate"),
+    "nav.overview": ("Overview", "Umumiy holat", "Обзор"),
+    "nav.deliveries": ("Deliveries", "Yetkazishlar", "Доставки"),
+    "nav.keys": ("API keys", "API kalitlari", "API-ключи"),
+    "nav.logout": ("Log out", "Chiqish", "Выйти"),
+    "nav.language": ("Language", "Til", "Язык"),
+    # --- login / disabled -----------------------------------------------------------------
+    "login.title": ("Sign in", "Kirish", "Вход"),
+    "login.password": ("Password", "Parol", "Пароль"),
+    "login.submit": ("Sign in", "Kirish", "Войти"),
+    "login.wrong": ("Wrong password.", "Parol noto'g'ri.", "Неверный пароль."),
+    "login.expired": (
+        "Your session has ended. Sign in again.",
+        "Seans tugadi. Qaytadan kiring.",
+        "Сеанс завершён. Войдите снова.",
+    ),
+    "login.too_many": (
+        "Too many sign-in attempts. Try again in {seconds} s.",
+        "Kirishga urinishlar juda ko'p. {seconds} soniyadan keyin qayta urinib ko'ring.",
+        "Слишком много попыток входа. Повторите через {seconds} с.",
+    ),
+    "disabled.title": (
+        "The admin page is turned off",
+        "Boshqaruv sahifasi o'chirilgan",
+        "Панель администратора выключена",
+    ),
+    "disabled.how": (
+        "Set ADMIN_PASSWORD in the gateway's environment (or its .env file) and restart "
+        "amogate to turn it on.",
+        "Uni yoqish uchun gateway muhitida (yoki .env faylida) ADMIN_PASSWORD ni o'rnating va "
+        "amogate ni qayta ishga tushiring.",
+        "Чтобы включить её, задайте ADMIN_PASSWORD в окружении шлюза (или в файле .env) и "
+        "перезапустите amogate.",
+    ),
+    "disabled.advice": (
+        "Use a long random password: anyone who can reach the gateway can reach this page.",
+        "Uzun tasodifiy parol tanlang: gatewayga kira oladigan har kim bu sahifani ko'radi.",
+        "Используйте длинный случайный пароль: страница доступна всем, кто видит шлюз.",
+    ),
+    # --- errors ---------------------------------------------------------------------------
+    "error.csrf": (
+        "This form has expired. Reload the page and try again.",
+        "Bu shakl eskirgan. Sahifani yangilab, qayta urinib ko'ring.",
+        "Форма устарела. Обновите страницу и попробуйте ещё раз.",
+    ),
+    "error.not_found": ("Not found.", "Topilmadi.", "Не найдено."),
+    "error.back": ("Back", "Orqaga", "Назад"),
+    # --- overview -------------------------------------------------------------------------
+    "overview.title": ("Overview", "Umumiy holat", "Обзор"),
+    "overview.account": ("amoCRM account", "amoCRM hisobi", "Аккаунт amoCRM"),
+    "overview.name": ("Name", "Nomi", "Название"),
+    "overview.subdomain": ("Subdomain", "Subdomen", "Поддомен"),
+    "overview.platform": ("Platform", "Platforma", "Платформа"),
+    "overview.account_unavailable": (
+        "amoCRM did not answer; the account name is unknown for now.",
+        "amoCRM javob bermadi; hisob nomi hozircha noma'lum.",
+        "amoCRM не ответил; название аккаунта пока неизвестно.",
+    ),
+    "overview.connection": ("Connection", "Ulanish", "Подключение"),
+    "overview.state": ("State", "Holat", "Состояние"),
+    "conn.connected": ("Connected", "Ulangan", "Подключено"),
+    "conn.long_lived": (
+        "Connected with a long-lived token",
+        "Uzoq muddatli token bilan ulangan",
+        "Подключено долгосрочным токеном",
+    ),
+    "conn.needs_reauthorization": (
+        "Needs reauthorization: connect amoCRM again",
+        "Qayta avtorizatsiya kerak: amoCRM ni qayta ulang",
+        "Нужна повторная авторизация: подключите amoCRM заново",
+    ),
+    "conn.not_authorized": ("Not connected", "Ulanmagan", "Не подключено"),
+    "conn.not_configured": (
+        "amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL) and the integration's "
+        "AMO_CLIENT_ID and AMO_CLIENT_SECRET.",
+        "amoCRM sozlanmagan: AMO_DOMAIN (yoki AMO_BASE_URL), AMO_CLIENT_ID va "
+        "AMO_CLIENT_SECRET ni o'rnating.",
+        "amoCRM не настроен: задайте AMO_DOMAIN (или AMO_BASE_URL), AMO_CLIENT_ID и "
+        "AMO_CLIENT_SECRET.",
+    ),
+    "conn.blocked": (
+        "Blocked by amoCRM (403): calls paused until {until}",
+        "amoCRM blokladi (403): so'rovlar {until} gacha to'xtatilgan",
+        "Заблокировано amoCRM (403): запросы приостановлены до {until}",
+    ),
+    "conn.reason": ("Reason", "Sabab", "Причина"),
+    "overview.token_expires": (
+        "Access token expires",
+        "Kirish tokeni muddati",
+        "Токен доступа истекает",
+    ),
+    "overview.last_refresh": ("Last refresh", "Oxirgi yangilanish", "Последнее обновление"),
+    "overview.never": ("never", "hech qachon", "никогда"),
+    "overview.connect": ("Connect amoCRM", "amoCRM ni ulash", "Подключить amoCRM"),
+    "overview.reconnect": ("Reconnect amoCRM", "amoCRM ni qayta ulash", "Переподключить amoCRM"),
+    "overview.connect_hint": (
+        "You will be sent to amoCRM to allow access, then back to amogate.",
+        "Ruxsat berish uchun amoCRM ga o'tasiz, so'ng amogate ga qaytasiz.",
+        "Вы перейдёте в amoCRM, чтобы разрешить доступ, и вернётесь в amogate.",
+    ),
+    "overview.budget": (
+        "Outbound requests to amoCRM",
+        "amoCRM ga so'rovlar",
+        "Запросы к amoCRM",
+    ),
+    "overview.rate_limit": ("Limit", "Cheklov", "Лимит"),
+    "overview.per_second": ("{rate} per second", "soniyasiga {rate}", "{rate} в секунду"),
+    "overview.count_429": (
+        "429 answers (too many requests)",
+        "429 javoblar (so'rovlar ko'p)",
+        "Ответы 429 (слишком много запросов)",
+    ),
+    "overview.count_403": ("403 answers (blocked)", "403 javoblar (blok)", "Ответы 403 (блок)"),
+    "overview.paused_until": (
+        "Paused until {until}",
+        "{until} gacha to'xtatilgan",
+        "Пауза до {until}",
+    ),
+    "overview.not_paused": ("Not paused", "To'xtatilmagan", "Без паузы"),
+    "overview.deliveries_24h": (
+        "Deliveries in the last 24 h",
+        "Oxirgi 24 soatdagi yetkazishlar",
+        "Доставки за последние 24 ч",
+    ),
+    "overview.oldest_undelivered": (
+        "Oldest undelivered lead",
+        "Eng eski yetkazilmagan lid",
+        "Самая старая недоставленная заявка",
+    ),
+    "overview.none_waiting": (
+        "none: every lead is delivered",
+        "yo'q: barcha lidlar yetkazilgan",
+        "нет: все заявки доставлены",
+    ),
+    "overview.waiting_for": ("waiting for {age}", "{age} dan beri kutmoqda", "ждёт {age}"),
+    "overview.show_failed": (
+        "Show failed deliveries",
+        "Yetkazilmaganlarni ko'rsatish",
+        "Показать неудачные доставки",
+    ),
+    # --- delivery states ------------------------------------------------------------------
+    "state.queued": ("queued", "navbatda", "в очереди"),
+    "state.sending": ("sending", "yuborilmoqda", "отправляется"),
+    "state.retrying": ("retrying", "qayta urinilmoqda", "повтор"),
+    "state.delivered": ("delivered", "yetkazildi", "доставлено"),
+    "state.failed": ("failed", "xato", "ошибка"),
+    # --- deliveries list ------------------------------------------------------------------
+    "deliveries.title": ("Deliveries", "Yetkazishlar", "Доставки"),
+    "deliveries.filter_state": ("State", "Holat", "Состояние"),
+    "deliveries.all": ("All", "Hammasi", "Все"),
+    "deliveries.from": ("From", "Dan", "С"),
+    "deliveries.to": ("To", "Gacha", "По"),
+    "deliveries.search": ("Search", "Qidiruv", "Поиск"),
+    "deliveries.search_hint": (
+        "lead or contact name",
+        "lid yoki kontakt nomi",
+        "название заявки или имя контакта",
+    ),
+    "deliveries.apply": ("Filter", "Saralash", "Применить"),
+    "deliveries.retry_all": (
+        "Retry all failed",
+        "Barcha xatolarni qayta yuborish",
+        "Повторить все неудачные",
+    ),
+    "deliveries.created": ("Created", "Yaratilgan", "Создана"),
+    "deliveries.lead": ("Lead", "Lid", "Заявка"),
+    "deliveries.contact": ("Contact", "Kontakt", "Контакт"),
+    "deliveries.state": ("State", "Holat", "Состояние"),
+    "deliveries.attempts": ("Attempts", "Urinishlar", "Попытки"),
+    "deliveries.error": ("Error", "Xato", "Ошибка"),
+    "deliveries.empty": (
+        "No deliveries match.",
+        "Mos yetkazishlar yo'q.",
+        "Нет подходящих доставок.",
+    ),
+    "deliveries.total": ("{count} found", "{count} ta topildi", "Найдено: {count}"),
+    "deliveries.prev": ("Previous", "Oldingi", "Назад"),
+    "deliveries.next": ("Next", "Keyingi", "Далее"),
+    "deliveries.page": (
+        "Page {page} of {pages}",
+        "{page}/{pages} sahifa",
+        "Страница {page} из {pages}",
+    ),
+    "deliveries.requeued": (
+        "The delivery is queued for another attempt.",
+        "Yetkazish qayta urinish uchun navbatga qo'yildi.",
+        "Доставка поставлена в очередь на повтор.",
+    ),
+    "deliveries.requeued_many": (
+        "{count} failed deliveries are queued again.",
+        "{count} ta xato yetkazish qayta navbatga qo'yildi.",
+        "Неудачных доставок снова в очереди: {count}.",
+    ),
+    "deliveries.not_retryable": (
+        "This delivery cannot be retried: it is delivered or being sent right now.",
+        "Bu yetkazishni qayta yuborib bo'lmaydi: u yetkazilgan yoki hozir yuborilmoqda.",
+        "Эту доставку нельзя повторить: она доставлена или отправляется прямо сейчас.",
+    ),
+    # --- delivery detail ------------------------------------------------------------------
+    "delivery.title": ("Delivery {id}", "Yetkazish {id}", "Доставка {id}"),
+    "delivery.back": ("All deliveries", "Barcha yetkazishlar", "Все доставки"),
+    "delivery.retry": ("Retry", "Qayta yuborish", "Повторить"),
+    "delivery.retry_now": ("Retry now", "Hozir qayta yuborish", "Повторить сейчас"),
+    "delivery.next_attempt": ("Next attempt", "Keyingi urinish", "Следующая попытка"),
+    "delivery.give_up": ("Gives up at", "Voz kechish vaqti", "Отказ после"),
+    "delivery.delivered_at": ("Delivered", "Yetkazildi", "Доставлено"),
+    "delivery.amo_lead": ("amoCRM lead", "amoCRM lidi", "Сделка в amoCRM"),
+    "delivery.open_in_amo": ("Open in amoCRM", "amoCRM da ochish", "Открыть в amoCRM"),
+    "delivery.field_errors": (
+        "amoCRM's objections",
+        "amoCRM e'tirozlari",
+        "Замечания amoCRM",
+    ),
+    "delivery.request": ("Original request", "Asl so'rov", "Исходный запрос"),
+    "delivery.masked": (
+        "Phones and e-mails are partly hidden.",
+        "Telefon va e-pochtalar qisman yashirilgan.",
+        "Телефоны и e-mail частично скрыты.",
+    ),
+    "delivery.attempts": ("Attempts", "Urinishlar", "Попытки"),
+    "delivery.no_attempts": ("No attempts yet.", "Hali urinish yo'q.", "Попыток ещё не было."),
+    "attempt.time": ("Time", "Vaqt", "Время"),
+    "attempt.step": ("Step", "Bosqich", "Шаг"),
+    "attempt.outcome": ("Outcome", "Natija", "Итог"),
+    "attempt.status": ("HTTP", "HTTP", "HTTP"),
+    "attempt.answer": ("amoCRM's answer", "amoCRM javobi", "Ответ amoCRM"),
+    "attempt.duration": ("{ms} ms", "{ms} ms", "{ms} мс"),
+    # --- API keys -------------------------------------------------------------------------
+    "keys.title": ("API keys", "API kalitlari", "API-ключи"),
+    "keys.admin_note": (
+        "The admin key (API_KEY) comes from the environment and is not listed here.",
+        "Admin kaliti (API_KEY) muhitdan olinadi va bu yerda ko'rsatilmaydi.",
+        "Ключ администратора (API_KEY) задаётся в окружении и здесь не показан.",
+    ),
+    "keys.name": ("Name", "Nomi", "Название"),
+    "keys.scopes": ("Scopes", "Ruxsatlar", "Права"),
+    "keys.origins": ("Allowed sites", "Ruxsat etilgan saytlar", "Разрешённые сайты"),
+    "keys.origins_hint": (
+        "one per line, like https://site.uz (empty: the global CORS list)",
+        "har qatorda bittadan, masalan https://site.uz (bo'sh: umumiy CORS ro'yxati)",
+        "по одному в строке, например https://site.uz (пусто: общий список CORS)",
+    ),
+    "keys.rate": ("Requests per minute", "Daqiqasiga so'rovlar", "Запросов в минуту"),
+    "keys.rate_hint": ("empty: no limit", "bo'sh: cheklovsiz", "пусто: без лимита"),
+    "keys.created": ("Created", "Yaratilgan", "Создан"),
+    "keys.last_used": ("Last used", "Oxirgi foydalanish", "Последнее использование"),
+    "keys.status": ("Status", "Holat", "Статус"),
+    "keys.active": ("active", "faol", "активен"),
+    "keys.revoked": ("revoked", "bekor qilingan", "отозван"),
+    "keys.revoke": ("Revoke", "Bekor qilish", "Отозвать"),
+    "keys.revoke_confirm": (
+        "Revoke the key {name}? Forms using it will stop working at once.",
+        "{name} kaliti bekor qilinsinmi? Undan foydalanadigan shakllar darhol ishlamay qoladi.",
+        "Отозвать ключ {name}? Формы, которые его используют, сразу перестанут работать.",
+    ),
+    "keys.create": ("Create key", "Kalit yaratish", "Создать ключ"),
+    "keys.new_title": ("New key", "Yangi kalit", "Новый ключ"),
+    "keys.shown_once": (
+        "This is the only time the key {name} is shown. Copy it now and keep it safe.",
+        "{name} kaliti faqat hozir ko'rsatiladi. Uni hozir nusxalab, xavfsiz saqlang.",
+        "Ключ {name} показывается только сейчас. Скопируйте его и сохраните в надёжном месте.",
+    ),
+    "keys.copy": ("Copy", "Nusxalash", "Копировать"),
+    "keys.copied": ("Copied", "Nusxalandi", "Скопировано"),
+    "keys.empty": ("No keys yet.", "Hali kalitlar yo'q.", "Ключей пока нет."),
+    "keys.revoked_done": (
+        "The key {name} is revoked.",
+        "{name} kaliti bekor qilindi.",
+        "Ключ {name} отозван.",
+    ),
+    "keys.error_name": (
+        "Give the key a name (up to 128 characters).",
+        "Kalitga nom bering (128 belgigacha).",
+        "Дайте ключу название (до 128 символов).",
+    ),
+    "keys.error_name_taken": (
+        "A key with this name already exists.",
+        "Bunday nomli kalit allaqachon bor.",
+        "Ключ с таким названием уже есть.",
+    ),
+    "keys.error_scopes": (
+        "Choose at least one scope.",
+        "Kamida bitta ruxsatni tanlang.",
+        "Выберите хотя бы одно право.",
+    ),
+    "keys.error_origin": (
+        "{origin} is not a site address like https://site.uz.",
+        "{origin} https://site.uz kabi sayt manzili emas.",
+        "{origin} — не адрес сайта вида https://site.uz.",
+    ),
+    "keys.error_rate": (
+        "Requests per minute must be a whole number from 1 to 100000.",
+        "Daqiqasiga so'rovlar 1 dan 100000 gacha butun son bo'lishi kerak.",
+        "Запросов в минуту — целое число от 1 до 100000.",
+    ),
+    "keys.unknown": ("Unknown key.", "Noma'lum kalit.", "Неизвестный ключ."),
+    # --- time -----------------------------------------------------------------------------
+    "age.seconds": ("{n} s", "{n} soniya", "{n} с"),
+    "age.minutes": ("{n} min", "{n} daqiqa", "{n} мин"),
+    "age.hours": ("{n} h", "{n} soat", "{n} ч"),
+    "age.days": ("{n} d", "{n} kun", "{n} дн"),
+    "time.in": ("in {age}", "{age} dan keyin", "через {age}"),
+    "time.ago": ("{age} ago", "{age} oldin", "{age} назад"),
+}
+
+_INDEX = {code: i for i, code in enumerate(LANGUAGES)}
+
+
+def message_ids() -> list[str]:
+    return list(_MESSAGES)
+
+
+def text(message_id: str, lang: str) -> str:
+    """The raw catalogue text (placeholders not filled)."""
+    return _MESSAGES[message_id][_INDEX.get(lang, 0)]
+
+
+def translator(lang: str) -> Translator:
+    """`t(message_id, **values)` for one language; an unknown id raises KeyError (a typo in a
+    template should fail its test, not show a raw id to an operator)."""
+    index = _INDEX.get(lang, 0)
+
+    def t(message_id: str, **values: object) -> str:
+        template = _MESSAGES[message_id][index]
+        return template.format(**values) if values else template
+
+    return t
+
+
+def negotiate(query: str | None, cookie: str | None, accept_language: str | None) -> str:
+    """The language to use: a valid `?lang=`, else the cookie, else Accept-Language."""
+    for candidate in (query, cookie):
+        if candidate in LANGUAGES:
+            return candidate
+    for part in (accept_language or "").split(","):
+        code = part.split(";", 1)[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return DEFAULT_LANGUAGE

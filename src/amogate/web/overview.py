@@ -1,0 +1,134 @@
+"""What the overview shows: the account, the connection, the outbound budget and the queue.
+
+Everything here is read from the database except the account's name, which comes from the info
+cache (one amoCRM call per INFO_CACHE_TTL at most, and never longer than ACCOUNT_WAIT_S)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import structlog
+from fastapi import FastAPI
+
+from amogate.connection import connect
+from amogate.connection.service import AmoConnection
+from amogate.storage import accounts
+from amogate.storage.budget import BudgetState
+from amogate.storage.db import Database
+from amogate.web import queries
+
+log = structlog.get_logger("amogate.admin")
+
+ACCOUNT_WAIT_S = 5.0
+PLATFORMS = (
+    (".amocrm.ru", "amoCRM (amocrm.ru)"),
+    (".amocrm.com", "amoCRM (amocrm.com)"),
+    (".kommo.com", "Kommo (kommo.com)"),
+)
+
+
+@dataclass
+class Overview:
+    configured: bool
+    status: dict[str, Any] = field(default_factory=dict)
+    connection: str = "not_configured"  # connected | long_lived | needs_reauthorization | ...
+    account: dict[str, Any] | None = None
+    account_unavailable: bool = False
+    host: str | None = None
+    platform: str | None = None
+    budget: BudgetState | None = None
+    rate_limit: float = 0.0
+    paused_until: datetime | None = None
+    blocked_until: datetime | None = None
+    access_expires_at: datetime | None = None
+    refreshed_at: datetime | None = None
+    counts_24h: dict[str, int] = field(default_factory=dict)
+    oldest_undelivered: datetime | None = None
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self.status.get("has_token"))
+
+
+def platform_of(host: str | None) -> str | None:
+    if not host:
+        return None
+    bare = host.split(":", 1)[0].lower()
+    return next((name for suffix, name in PLATFORMS if bare.endswith(suffix)), bare)
+
+
+def account_host(amo: AmoConnection, row: accounts.AccountRow | None) -> str | None:
+    """The account's host: learned at connect time, else AMO_DOMAIN / AMO_BASE_URL's host."""
+    if row is not None and row.base_domain:
+        return row.base_domain
+    return amo.base_domain_hint()
+
+
+def lead_url(amo: AmoConnection | None, host: str | None, lead_id: int | None) -> str | None:
+    """Where the lead opens in amoCRM's web interface."""
+    if amo is None or lead_id is None or not host:
+        return None
+    if amo.settings.amo_base_url:  # a sandbox or a proxy: keep its scheme
+        parts = urlsplit(amo.settings.amo_base_url)
+        return f"{parts.scheme}://{parts.netloc}/leads/detail/{lead_id}"
+    return f"https://{host}/leads/detail/{lead_id}"
+
+
+async def _account_info(app: FastAPI) -> dict[str, Any] | None:
+    info = getattr(app.state, "info", None)
+    if info is None:
+        return None
+    account = await asyncio.wait_for(info.account(), ACCOUNT_WAIT_S)
+    return account if isinstance(account, dict) else None
+
+
+def _when(unix: float, now: float) -> datetime | None:
+    return datetime.fromtimestamp(unix, UTC) if unix > now else None
+
+
+async def gather(app: FastAPI, *, now: datetime | None = None) -> Overview:
+    now = now or datetime.now(UTC)
+    database: Database = app.state.database
+    async with database.read() as conn:
+        counts = await queries.counts_since(conn, now - timedelta(hours=24))
+        oldest = await queries.oldest_undelivered(conn)
+    amo: AmoConnection | None = getattr(app.state, "amo", None)
+    view = Overview(configured=amo is not None, counts_24h=counts, oldest_undelivered=oldest)
+    if amo is None:
+        return view
+    row = await amo.account_state()
+    view.status = connect.describe(row)
+    view.host = account_host(amo, row)
+    view.platform = platform_of(view.host)
+    view.rate_limit = amo.settings.amo_rate_limit
+    view.budget = await amo.limiter.state()
+    unix_now = time.time()
+    if view.budget is not None:
+        view.paused_until = _when(view.budget.paused_until, unix_now)
+        view.blocked_until = _when(view.budget.blocked_until, unix_now)
+    if row is not None and row.has_token:
+        view.access_expires_at = row.access_expires_at
+        view.refreshed_at = row.refreshed_at
+    view.connection = _connection(row)
+    if view.has_token and view.connection != accounts.NEEDS_REAUTHORIZATION:
+        try:
+            view.account = await _account_info(app)
+        except Exception as exc:  # amoCRM down, blocked, slow: the page still shows the rest
+            log.info("admin.account_unavailable", error=type(exc).__name__)
+            view.account_unavailable = True
+    return view
+
+
+def _connection(row: accounts.AccountRow | None) -> str:
+    if row is None or not row.has_token:
+        return accounts.NOT_AUTHORIZED
+    if row.state == accounts.NEEDS_REAUTHORIZATION:
+        return accounts.NEEDS_REAUTHORIZATION
+    if row.token_kind == accounts.LONG_LIVED:
+        return "long_lived"
+    return "connected" if row.state == accounts.CONNECTED else accounts.NOT_AUTHORIZED

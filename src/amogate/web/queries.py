@@ -1,0 +1,99 @@
+"""The admin page's read-only views of the delivery queue: filtered pages and 24-hour counts.
+
+Rows are loaded through `storage.deliveries` (its row type and mapping); only the filters,
+ordering and aggregates the page needs are built here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from amogate.storage import deliveries as store
+from amogate.storage.tables import deliveries
+
+UNDELIVERED = (store.QUEUED, store.SENDING, store.RETRYING)
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    status: str | None = None
+    created_from: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    items: list[store.Delivery]
+    total: int
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _conditions(f: DeliveryFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if f.status:
+        conditions.append(deliveries.c.status == f.status)
+    if f.created_from is not None:
+        conditions.append(deliveries.c.created_at >= f.created_from)
+    if f.created_before is not None:
+        conditions.append(deliveries.c.created_at < f.created_before)
+    if f.text:
+        pattern = _like_pattern(f.text)
+        conditions.append(
+            or_(
+                deliveries.c.lead_name.ilike(pattern, escape="\\"),
+                deliveries.c.contact_name.ilike(pattern, escape="\\"),
+            )
+        )
+    return conditions
+
+
+async def search(
+    conn: AsyncConnection, f: DeliveryFilter, *, limit: int, offset: int
+) -> DeliveryPage:
+    """Newest first."""
+    conditions = _conditions(f)
+    total = (
+        await conn.execute(select(func.count()).select_from(deliveries).where(*conditions))
+    ).scalar_one()
+    ids_query = (
+        select(deliveries.c.id)
+        .where(*conditions)
+        .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    ids = [row.id for row in await conn.execute(ids_query)]
+    order = {delivery_id: i for i, delivery_id in enumerate(ids)}
+    items = sorted(await store.get_many(conn, ids), key=lambda d: order[d.id])
+    return DeliveryPage(items=items, total=int(total))
+
+
+async def counts_since(conn: AsyncConnection, since: datetime) -> dict[str, int]:
+    """Deliveries created since `since`, by state (every state present, zeros included)."""
+    rows = await conn.execute(
+        select(deliveries.c.status, func.count())
+        .where(deliveries.c.created_at >= since)
+        .group_by(deliveries.c.status)
+    )
+    counts = dict.fromkeys(store.STATUSES, 0)
+    counts.update({str(status): int(count) for status, count in rows})
+    return counts
+
+
+async def oldest_undelivered(conn: AsyncConnection) -> datetime | None:
+    row = (
+        await conn.execute(
+            select(func.min(deliveries.c.created_at)).where(deliveries.c.status.in_(UNDELIVERED))
+        )
+    ).first()
+    return None if row is None else row[0]

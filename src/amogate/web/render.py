@@ -1,0 +1,121 @@
+"""Jinja2 rendering for the admin page, and the headers every admin answer carries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from amogate.web.i18n import LANG_COOKIE, LANGUAGES, Translator, translator
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+# Pages hold secrets (a new key) and act on the account: never cached, never framed, and only
+# our own script and style run (there is no inline script or style to allow).
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+def format_time(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def format_age(seconds: float, t: Translator) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return t("age.seconds", n=seconds)
+    if seconds < 3600:
+        return t("age.minutes", n=seconds // 60)
+    if seconds < 86400:
+        return t("age.hours", n=seconds // 3600)
+    return t("age.days", n=seconds // 86400)
+
+
+def relative(value: datetime | None, t: Translator, now: datetime) -> str:
+    """ "in 5 min" / "3 h ago"."""
+    if value is None:
+        return ""
+    delta = (value - now).total_seconds()
+    if delta >= 0:
+        return t("time.in", age=format_age(delta, t))
+    return t("time.ago", age=format_age(-delta, t))
+
+
+class Pages:
+    def __init__(self) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(["html"]),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["time"] = format_time
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        *,
+        lang: str,
+        status: int = 200,
+        csrf: str | None = None,
+        signed_in: bool = False,
+        headers: dict[str, str] | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        t = translator(lang)
+        now = datetime.now(UTC)
+        html = self.env.get_template(template).render(
+            t=t,
+            lang=lang,
+            languages=LANGUAGES,
+            path=request.url.path,
+            lang_link=lambda code: "?" + urlencode({**request.query_params, "lang": code}),
+            csrf=csrf,
+            signed_in=signed_in,
+            now=now,
+            age=lambda seconds: format_age(seconds, t),
+            relative=lambda value: relative(value, t, now),
+            **context,
+        )
+        response = HTMLResponse(html, status_code=status, headers=headers)
+        secure_headers(response)
+        remember_language(request, response, lang)
+        return response
+
+
+def secure_headers(response: Response) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+
+
+def remember_language(request: Request, response: Response, lang: str) -> None:
+    """An explicit `?lang=` is kept in a cookie so the next pages use it too."""
+    if request.query_params.get("lang") in LANGUAGES:
+        response.set_cookie(
+            LANG_COOKIE,
+            lang,
+            max_age=LANG_COOKIE_MAX_AGE,
+            path="/admin",
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )

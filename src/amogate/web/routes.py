@@ -1,0 +1,475 @@
+"""`/admin`: sign in, overview, deliveries (list, detail, retry) and API keys.
+
+Every page needs a signed-in session (see session.py); every form carries the session's CSRF
+token. Without ADMIN_PASSWORD every admin path answers with a page that says how to turn it on.
+Sign-in attempts are counted per client address in the shared `rate_counters` table, so the
+limit holds across instances.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as day_time
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import FormData
+
+from amogate.api.auth import SCOPES
+from amogate.settings import Settings
+from amogate.storage import deliveries as delivery_store
+from amogate.storage import rate_counters
+from amogate.storage.db import Database
+from amogate.web import actions, overview, queries
+from amogate.web.i18n import LANG_COOKIE, negotiate, translator
+from amogate.web.masking import mask_payload
+from amogate.web.render import STATIC, Pages, secure_headers
+from amogate.web.session import CSRF_FIELD, SESSION_COOKIE, Session, SessionSigner
+
+log = structlog.get_logger("amogate.admin")
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+LOGIN_LIMIT = 5  # attempts per client address per window
+LOGIN_WINDOW_S = 60
+PAGE_SIZE = 25
+RETRYABLE = (delivery_store.FAILED, delivery_store.RETRYING, delivery_store.QUEUED)
+
+
+@dataclass
+class AdminSite:
+    """Per-app admin state. `clock` (unix seconds) is replaceable in tests."""
+
+    signer: SessionSigner | None
+    pages: Pages
+    clock: Callable[[], float] = time.time
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AdminSite:
+        password = settings.admin_password.get_secret_value() if settings.admin_password else ""
+        signer = SessionSigner(password, settings.api_key.get_secret_value()) if password else None
+        return cls(signer=signer, pages=Pages())
+
+
+class AdminInterrupt(Exception):
+    """Raised by the dependencies below to answer with `response` instead of the page."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("admin interrupt")
+        self.response = response
+
+
+@dataclass
+class Ctx:
+    """One admin request: which site, which language, which session."""
+
+    request: Request
+    site: AdminSite
+    lang: str
+    session: Session | None
+
+    @property
+    def database(self) -> Database:
+        database: Database = self.request.app.state.database
+        return database
+
+    @property
+    def settings(self) -> Settings:
+        settings: Settings = self.request.app.state.settings
+        return settings
+
+    def wake_worker(self) -> None:
+        """This process's worker picks requeued leads up at once (others poll the table)."""
+        signals = getattr(self.request.app.state, "delivery_signals", None)
+        if signals is not None:
+            signals.wake()
+
+    def t(self, message_id: str, **values: object) -> str:
+        return translator(self.lang)(message_id, **values)
+
+    def page(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+        return self.site.pages.render(
+            self.request,
+            template,
+            lang=self.lang,
+            status=status,
+            csrf=self.session.csrf if self.session else None,
+            signed_in=bool(self.session and self.session.authenticated),
+            **context,
+        )
+
+
+def install(app: FastAPI) -> None:
+    """Add the admin page to the gateway (routes, static files, the interrupt handler)."""
+    app.state.admin = AdminSite.from_settings(app.state.settings)
+    app.include_router(router)
+    app.mount("/admin/static", StaticFiles(directory=STATIC), name="admin-static")
+
+    async def interrupted(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AdminInterrupt)
+        return exc.response
+
+    app.add_exception_handler(AdminInterrupt, interrupted)
+
+
+# --- dependencies -------------------------------------------------------------------------------
+
+
+def site_of(request: Request) -> AdminSite:
+    site = request.app.state.admin
+    assert isinstance(site, AdminSite)
+    return site
+
+
+def language(request: Request) -> str:
+    return negotiate(
+        request.query_params.get("lang"),
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
+    )
+
+
+def _redirect(url: str) -> RedirectResponse:
+    response = RedirectResponse(url, status_code=303)
+    secure_headers(response)
+    return response
+
+
+def _set_session(ctx: Ctx, response: Response, session: Session) -> None:
+    signer = ctx.site.signer
+    assert signer is not None
+    response.set_cookie(
+        SESSION_COOKIE,
+        signer.dumps(session),
+        max_age=signer.ttl,
+        path="/admin",
+        httponly=True,
+        samesite="strict",
+        secure=ctx.request.url.scheme == "https",
+    )
+
+
+async def base_ctx(request: Request) -> Ctx:
+    """Any admin request; the disabled page when ADMIN_PASSWORD is unset."""
+    site = site_of(request)
+    lang = language(request)
+    if site.signer is None:
+        raise AdminInterrupt(site.pages.render(request, "disabled.html", lang=lang, status=403))
+    session = site.signer.loads(request.cookies.get(SESSION_COOKIE), now=site.clock())
+    return Ctx(request, site, lang, session)
+
+
+async def admin_ctx(ctx: Annotated[Ctx, Depends(base_ctx)]) -> Ctx:
+    """Signed-in admins only; anyone else is sent to the sign-in page."""
+    if ctx.session is None or not ctx.session.authenticated:
+        target = ctx.request.url.path
+        if ctx.request.method == "GET" and ctx.request.url.query:
+            target += "?" + ctx.request.url.query
+        raise AdminInterrupt(_redirect("/admin/login?" + urlencode({"next": target})))
+    return ctx
+
+
+async def _checked_form(ctx: Ctx) -> FormData:
+    form = await ctx.request.form()
+    presented = form.get(CSRF_FIELD)
+    if ctx.session is None or not ctx.session.csrf_matches(
+        presented if isinstance(presented, str) else None
+    ):
+        log.warning("admin.csrf_refused", path=ctx.request.url.path)
+        raise AdminInterrupt(ctx.page("error.html", status=403, message=ctx.t("error.csrf")))
+    return form
+
+
+@dataclass
+class AdminForm:
+    ctx: Ctx
+    form: FormData
+
+    def text(self, name: str) -> str:
+        value = self.form.get(name)
+        return value if isinstance(value, str) else ""
+
+    def texts(self, name: str) -> list[str]:
+        return [v for v in self.form.getlist(name) if isinstance(v, str)]
+
+
+async def admin_form(ctx: Annotated[Ctx, Depends(admin_ctx)]) -> AdminForm:
+    """A signed-in admin's form submission carrying the session's CSRF token."""
+    return AdminForm(ctx, await _checked_form(ctx))
+
+
+Admin = Annotated[Ctx, Depends(admin_ctx)]
+Form = Annotated[AdminForm, Depends(admin_form)]
+Anyone = Annotated[Ctx, Depends(base_ctx)]
+
+
+# --- sign in / out ------------------------------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str:
+    """Only our own admin pages: never another site (`//evil`) after signing in."""
+    if target and target.startswith("/admin") and not target.startswith("//"):
+        return target
+    return "/admin"
+
+
+def _login_page(ctx: Ctx, *, status: int = 200, error: str | None = None) -> HTMLResponse:
+    session = ctx.session
+    fresh = session is None or session.authenticated
+    if fresh:  # a new anonymous session whose token protects the form
+        ctx.session = Session.anonymous(ctx.site.clock())
+    next_url = _safe_next(ctx.request.query_params.get("next"))
+    response = ctx.page("login.html", status=status, error=error, next_url=next_url)
+    if fresh:
+        assert ctx.session is not None
+        _set_session(ctx, response, ctx.session)
+    return response
+
+
+@router.get("/login")
+async def login_form(ctx: Anyone) -> Response:
+    if ctx.session is not None and ctx.session.authenticated:
+        return _redirect(_safe_next(ctx.request.query_params.get("next")))
+    return _login_page(ctx)
+
+
+async def _count_login_attempt(ctx: Ctx) -> int | None:
+    """Count this attempt; the seconds to wait when over the limit, else None."""
+    now = ctx.site.clock()
+    window = int(now // LOGIN_WINDOW_S) * LOGIN_WINDOW_S
+    client = ctx.request.client.host if ctx.request.client else "unknown"
+    async with ctx.database.transaction() as conn:
+        count = await rate_counters.hit(conn, f"admin_login:{client}", window)
+    if count > LOGIN_LIMIT:
+        return max(1, math.ceil(window + LOGIN_WINDOW_S - now))
+    return None
+
+
+@router.post("/login")
+async def login(ctx: Anyone) -> Response:
+    wait = await _count_login_attempt(ctx)
+    if wait is not None:
+        log.warning("admin.login.rate_limited")
+        response = ctx.page(
+            "login.html", status=429, error=ctx.t("login.too_many", seconds=wait), next_url="/admin"
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+    form = await ctx.request.form()
+    presented = form.get(CSRF_FIELD)
+    if ctx.session is None or not ctx.session.csrf_matches(
+        presented if isinstance(presented, str) else None
+    ):
+        ctx.session = None
+        return _login_page(ctx, status=403, error=ctx.t("error.csrf"))
+    password = form.get("password")
+    signer = ctx.site.signer
+    assert signer is not None
+    if not isinstance(password, str) or not signer.password_matches(password):
+        log.warning("admin.login.refused")
+        return _login_page(ctx, status=401, error=ctx.t("login.wrong"))
+    log.info("admin.login.done")
+    next_value = form.get("next")
+    redirect = _redirect(_safe_next(next_value if isinstance(next_value, str) else None))
+    _set_session(ctx, redirect, Session.signed_in(ctx.site.clock()))
+    return redirect
+
+
+@router.post("/logout")
+async def logout(ctx: Anyone) -> Response:
+    await _checked_form(ctx)
+    response = _redirect("/admin/login")
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/admin",
+        httponly=True,
+        samesite="strict",
+        secure=ctx.request.url.scheme == "https",
+    )
+    return response
+
+
+# --- overview -----------------------------------------------------------------------------------
+
+
+@router.get("")
+async def overview_page(ctx: Admin) -> Response:
+    view = await overview.gather(ctx.request.app)
+    return ctx.page("overview.html", view=view, statuses=delivery_store.STATUSES, nav="overview")
+
+
+# --- deliveries ---------------------------------------------------------------------------------
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, day_time.min, tzinfo=UTC)
+
+
+def _delivery_filter(request: Request) -> tuple[queries.DeliveryFilter, dict[str, str]]:
+    q = request.query_params
+    status = q.get("state") if q.get("state") in delivery_store.STATUSES else None
+    day_from, day_to = _day(q.get("from")), _day(q.get("to"))
+    text = (q.get("q") or "").strip()[:100] or None
+    f = queries.DeliveryFilter(
+        status=status,
+        created_from=_start_of(day_from) if day_from else None,
+        created_before=_start_of(day_to) + timedelta(days=1) if day_to else None,
+        text=text,
+    )
+    shown = {
+        "state": status or "",
+        "from": day_from.isoformat() if day_from else "",
+        "to": day_to.isoformat() if day_to else "",
+        "q": text or "",
+    }
+    return f, shown
+
+
+def _page_number(request: Request) -> int:
+    try:
+        return max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+def _flash(ctx: Ctx) -> str | None:
+    """A confirmation named by `?done=` (never free text from the URL)."""
+    q = ctx.request.query_params
+    done = q.get("done")
+    if done == "requeued":
+        return ctx.t("deliveries.requeued")
+    if done == "requeued_many":
+        count = q.get("count", "0")
+        return ctx.t("deliveries.requeued_many", count=int(count) if count.isdigit() else 0)
+    if done == "not_retryable":
+        return ctx.t("deliveries.not_retryable")
+    return None
+
+
+@router.get("/deliveries")
+async def deliveries_page(ctx: Admin) -> Response:
+    f, shown = _delivery_filter(ctx.request)
+    page = _page_number(ctx.request)
+    async with ctx.database.read() as conn:
+        result = await queries.search(conn, f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    pages = max(1, math.ceil(result.total / PAGE_SIZE))
+    links = {
+        "prev": "?" + urlencode({**shown, "page": page - 1}) if page > 1 else None,
+        "next": "?" + urlencode({**shown, "page": page + 1}) if page < pages else None,
+    }
+    return ctx.page(
+        "deliveries.html",
+        nav="deliveries",
+        result=result,
+        filters=shown,
+        page=page,
+        pages=pages,
+        links=links,
+        statuses=delivery_store.STATUSES,
+        flash=_flash(ctx),
+    )
+
+
+@router.get("/deliveries/{delivery_id}")
+async def delivery_page(ctx: Admin, delivery_id: str) -> Response:
+    async with ctx.database.read() as conn:
+        delivery = await delivery_store.get(conn, delivery_id)
+        attempts = await delivery_store.attempts_of(conn, delivery_id) if delivery else []
+    if delivery is None:
+        return ctx.page("error.html", status=404, message=ctx.t("error.not_found"))
+    amo = getattr(ctx.request.app.state, "amo", None)
+    host = None
+    if amo is not None and delivery.amo_lead_id is not None:
+        host = overview.account_host(amo, await amo.account_state())
+    return ctx.page(
+        "delivery.html",
+        nav="deliveries",
+        d=delivery,
+        attempts=attempts,
+        request_payload=mask_payload(delivery.payload),
+        lead_url=overview.lead_url(amo, host, delivery.amo_lead_id),
+        retryable=delivery.status in RETRYABLE,
+        flash=_flash(ctx),
+    )
+
+
+@router.post("/deliveries/retry-failed")
+async def retry_failed(form: Form) -> Response:
+    count = await actions.retry_all_failed(form.ctx.database, form.ctx.settings)
+    log.info("admin.deliveries.retry_failed", count=count)
+    form.ctx.wake_worker()
+    return _redirect("/admin/deliveries?" + urlencode({"done": "requeued_many", "count": count}))
+
+
+@router.post("/deliveries/{delivery_id}/retry")
+async def retry_one(form: Form, delivery_id: str) -> Response:
+    done = await actions.retry_delivery(form.ctx.database, form.ctx.settings, delivery_id)
+    log.info("admin.delivery.retry", delivery_id=delivery_id, requeued=done)
+    form.ctx.wake_worker()
+    outcome = "requeued" if done else "not_retryable"
+    return _redirect(f"/admin/deliveries/{delivery_id}?done={outcome}")
+
+
+# --- API keys -----------------------------------------------------------------------------------
+
+
+async def _keys_page(ctx: Ctx, *, status: int = 200, **context: Any) -> HTMLResponse:
+    keys = await actions.list_keys(ctx.database)
+    context.setdefault("new_key", None)
+    context.setdefault("error", None)
+    context.setdefault(
+        "form_values", {"name": "", "scopes": ["leads:write"], "origins": "", "rate": ""}
+    )
+    revoked_id = ctx.request.query_params.get("revoked")
+    revoked = next((k for k in keys if k.id == revoked_id), None)
+    flash = ctx.t("keys.revoked_done", name=revoked.name) if revoked else None
+    return ctx.page(
+        "keys.html", status=status, nav="keys", keys=keys, scopes=SCOPES, flash=flash, **context
+    )
+
+
+@router.get("/keys")
+async def keys_page(ctx: Admin) -> Response:
+    return await _keys_page(ctx)
+
+
+@router.post("/keys")
+async def create_key(form: Form) -> Response:
+    ctx = form.ctx
+    name, scopes = form.text("name"), form.texts("scopes")
+    origins, rate = form.text("origins"), form.text("rate")
+    values = {"name": name, "scopes": scopes, "origins": origins, "rate": rate}
+    wanted = actions.parse_key_request(name, scopes, origins, rate)
+    if isinstance(wanted, actions.KeyProblem):
+        error = ctx.t(wanted.message_id, **wanted.values)
+        return await _keys_page(ctx, status=422, error=error, form_values=values)
+    key = await actions.create_key(ctx.database, wanted)
+    if key is None:
+        error = ctx.t("keys.error_name_taken")
+        return await _keys_page(ctx, status=409, error=error, form_values=values)
+    log.info("admin.key.created", key_name=wanted.name, scopes=wanted.scopes)
+    return await _keys_page(ctx, status=201, new_key={"name": wanted.name, "key": key})
+
+
+@router.post("/keys/{key_id}/revoke")
+async def revoke_key(form: Form, key_id: str) -> Response:
+    row = await actions.revoke_key(form.ctx.database, key_id)
+    if row is None:
+        return form.ctx.page("error.html", status=404, message=form.ctx.t("keys.unknown"))
+    log.info("admin.key.revoked", key_name=row.name)
+    return _redirect("/admin/keys?" + urlencode({"revoked": row.id}))
