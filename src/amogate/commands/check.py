@@ -43,6 +43,7 @@ async def run_checks(transport: httpx.AsyncBaseTransport | None = None) -> list[
     from amogate.amocrm.client import AmoClient
     from amogate.api.ready import token_problem
     from amogate.connection.service import AmoConnection
+    from amogate.logging import configure_logging
     from amogate.settings import Settings
     from amogate.storage import accounts, migrate
     from amogate.storage.db import Database
@@ -60,6 +61,8 @@ async def run_checks(transport: httpx.AsyncBaseTransport | None = None) -> list[
         results.append(CheckResult("config", False, "AMO_DOMAIN (or AMO_BASE_URL) is not set"))
     else:
         results.append(CheckResult("config", True, f"amoCRM at {settings.amo_api_base}"))
+    # The report goes to stdout; the gateway's own log lines (warnings only) to stderr.
+    configure_logging(log_format=settings.log_format, level="WARNING")
 
     db = Database(settings.database_url)
     try:
