@@ -109,16 +109,15 @@ def _token_pair(response: httpx.Response, *, base_domain: str) -> TokenPair:
 
 
 def _expiry(data: Mapping[str, Any], access_token: str) -> datetime:
+    """When the access token expires, on the local clock that will be compared against it.
+
+    ``server_time + expires_in`` would be on amoCRM's clock; with a skewed (or a sandbox's
+    hand-moved) clock it could make a fresh token look expired, so ``expires_in`` counts from now.
+    """
     now = datetime.now(UTC)
     expires_in = data.get("expires_in")
     if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-        lifetime = timedelta(seconds=expires_in)
-        at = now + lifetime
-        server_time = data.get("server_time")
-        if isinstance(server_time, int | float) and not isinstance(server_time, bool):
-            # Clocks may disagree; the earlier estimate only makes us refresh a bit sooner.
-            at = min(at, datetime.fromtimestamp(server_time, tz=UTC) + lifetime)
-        return at
+        return now + timedelta(seconds=expires_in)
     return jwt.expires_at(access_token) or now + _DEFAULT_LIFETIME
 
 
