@@ -17,7 +17,7 @@ from typing import Protocol
 
 from amogate.amocrm.errors import AmoBlockedError, AmoRateLimitedError
 
-_EPSILON = 1e-9
+_SLACK_S = 1e-9  # rounding in the sum of intervals is not worth a sleep
 
 
 class OutboundLimiter(Protocol):
@@ -49,6 +49,9 @@ class TokenBucketLimiter:
     pause's end, up to ``max_pause_s``. After a 403, ``acquire`` raises ``AmoBlockedError`` for
     ``block_cooldown_s``. With ``max_wait_s`` set, ``acquire`` raises ``AmoRateLimitedError``
     instead of waiting out a longer pause, so a worker can reschedule rather than sit idle.
+
+    The bucket is kept as a "theoretical arrival time" (GCRA): each call moves it one interval
+    on, and a call may go once the clock is within the burst tolerance of it.
     """
 
     def __init__(
@@ -66,10 +69,11 @@ class TokenBucketLimiter:
     ) -> None:
         if rate_per_s <= 0:
             raise ValueError("rate_per_s must be positive")
-        self._rate = rate_per_s
-        self._capacity = float(burst if burst is not None else 1)
-        if self._capacity < 1:
+        burst = 1 if burst is None else burst
+        if burst < 1:
             raise ValueError("burst must be at least 1")
+        self._interval = 1.0 / rate_per_s
+        self._tolerance = (burst - 1) * self._interval
         self._clock = clock
         self._sleep = sleep
         self._pause_s = pause_s
@@ -77,8 +81,7 @@ class TokenBucketLimiter:
         self._streak_window_s = streak_window_s
         self._block_cooldown_s = block_cooldown_s
         self._max_wait_s = max_wait_s
-        self._tokens = self._capacity
-        self._updated = clock()
+        self._tat = float("-inf")
         self._paused_until = float("-inf")
         self._blocked_until = float("-inf")
         self._streak = 0
@@ -86,15 +89,18 @@ class TokenBucketLimiter:
 
     async def acquire(self) -> None:
         async with self._lock:  # FIFO: callers get slots in arrival order
+            # After sleeping until T, treat the time as at least T even if the clock, through
+            # rounding, reads a hair earlier; otherwise tiny re-sleeps could loop forever.
+            floor = float("-inf")
             while True:
-                now = self._clock()
+                now = max(self._clock(), floor)
                 if now < self._blocked_until:
                     remaining = self._blocked_until - now
                     raise AmoBlockedError(
                         f"calls paused for {remaining:.0f} s after a 403", blocked_for=remaining
                     )
-                wait = self._paused_until - now
-                if wait > 0:
+                if now < self._paused_until:
+                    wait = self._paused_until - now
                     if self._max_wait_s is not None and wait > self._max_wait_s:
                         raise AmoRateLimitedError(
                             f"calls paused for {wait:.1f} s after a 429",
@@ -102,12 +108,16 @@ class TokenBucketLimiter:
                             maybe_applied=False,
                         )
                     await self._sleep(wait)
+                    floor = self._paused_until
                     continue
-                self._refill(now)
-                if self._tokens >= 1 - _EPSILON:  # float sums of refills fall short of 1.0
-                    self._tokens = max(0.0, self._tokens - 1)
-                    return
-                await self._sleep((1 - self._tokens) / self._rate)
+                tat = max(self._tat, now)
+                allowed_at = tat - self._tolerance
+                if allowed_at - now > _SLACK_S:
+                    await self._sleep(allowed_at - now)
+                    floor = allowed_at
+                    continue
+                self._tat = tat + self._interval
+                return
 
     async def report_rate_limited(self, retry_after: float | None) -> None:
         now = self._clock()
@@ -121,17 +131,11 @@ class TokenBucketLimiter:
         else:
             self._streak = 0
         if retry_after is not None:
-            pause = retry_after
+            pause = max(0.0, retry_after)
         else:
             pause = min(self._pause_s * 2**self._streak, self._max_pause_s)
         self._paused_until = now + pause
-        self._tokens = 0.0
-        self._updated = max(now, self._updated)
+        self._tat = max(self._tat, self._paused_until)  # no burst right after the pause
 
     async def report_blocked(self) -> None:
         self._blocked_until = self._clock() + self._block_cooldown_s
-
-    def _refill(self, now: float) -> None:
-        elapsed = max(0.0, now - self._updated)
-        self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
-        self._updated = now
