@@ -1,0 +1,118 @@
+"""`amogate deliveries list|show|retry`: the lead delivery queue, for operators."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, TypeVar
+
+import typer
+
+from amogate.api.leads import delivery_view
+from amogate.storage import deliveries as store
+from amogate.storage.db import Database
+
+app = typer.Typer(help="Lead deliveries: list, show, retry.", no_args_is_help=True)
+T = TypeVar("T")
+
+
+def _run(action: Callable[[Database, float], Awaitable[T]]) -> T:
+    """Run `action(database, max_age_hours)` against the configured database."""
+    from amogate.cli import check_database, fail, load_settings
+    from amogate.storage import migrate
+
+    settings = load_settings()
+    check_database(settings)
+
+    async def go() -> tuple[bool, T | None]:
+        db = Database(settings.database_url)
+        try:
+            if db.is_sqlite:
+                await migrate.upgrade(db)
+            elif not await migrate.is_up_to_date(db):
+                return False, None
+            return True, await action(db, settings.delivery_max_age_hours)
+        finally:
+            await db.dispose()
+
+    ok, result = asyncio.run(go())
+    if not ok:
+        fail("the database schema is not up to date: run `amogate db upgrade`")
+    return result  # type: ignore[return-value]
+
+
+@app.command("list")
+def list_command(
+    status: Annotated[
+        str | None, typer.Option(help="queued, sending, retrying, delivered or failed.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+) -> None:
+    """List deliveries, newest first."""
+    if status is not None and status not in store.STATUSES:
+        from amogate.cli import fail
+
+        fail(f"--status must be one of {', '.join(store.STATUSES)}")
+
+    async def action(db: Database, _: float) -> list[store.Delivery]:
+        async with db.read() as conn:
+            return await store.list_deliveries(conn, status=status, limit=limit)
+
+    rows = _run(action)
+    if not rows:
+        typer.echo("no deliveries")
+        return
+    for d in rows:
+        lead = "-" if d.amo_lead_id is None else str(d.amo_lead_id)
+        typer.echo(
+            f"{d.id}  {d.status:<9}  {d.created_at:%Y-%m-%d %H:%M:%S}  attempts={d.attempts}"
+            f"  lead={lead}  {d.lead_name}"
+        )
+
+
+@app.command("show")
+def show_command(delivery_id: str) -> None:
+    """Show one delivery with its attempts (JSON)."""
+
+    async def action(db: Database, _: float) -> dict[str, object] | None:
+        async with db.read() as conn:
+            delivery = await store.get(conn, delivery_id)
+            if delivery is None:
+                return None
+            return delivery_view(delivery, await store.attempts_of(conn, delivery_id))
+
+    view = _run(action)
+    if view is None:
+        from amogate.cli import fail
+
+        fail(f"no delivery {delivery_id}", code=1)
+    typer.echo(json.dumps(view, ensure_ascii=False, indent=2))
+
+
+@app.command("retry")
+def retry_command(
+    delivery_id: Annotated[str | None, typer.Argument(help="The delivery to send again.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Send every failed delivery again.")] = (
+        False
+    ),
+) -> None:
+    """Send a failed delivery again now (a running worker picks it up)."""
+    from amogate.cli import fail
+
+    if (delivery_id is None) == (not failed):
+        fail("give a delivery id or --failed")
+
+    async def action(db: Database, max_age_hours: float) -> int:
+        now = datetime.now(UTC)
+        give_up_at = now + timedelta(hours=max_age_hours)
+        async with db.transaction() as conn:
+            if delivery_id is None:
+                return await store.requeue_failed(conn, now=now, give_up_at=give_up_at)
+            return int(await store.requeue(conn, delivery_id, now=now, give_up_at=give_up_at))
+
+    count = _run(action)
+    if delivery_id is not None and count == 0:
+        fail(f"delivery {delivery_id} is unknown or already delivered", code=1)
+    typer.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued again")
