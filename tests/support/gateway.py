@@ -92,20 +92,20 @@ async def connected_gateway(
     transport = SandboxTransport(sandbox_app)
     gw_settings = sandbox_settings(settings, **setting_overrides)
     app = create_app(gw_settings, amo_transport=transport, background=background)
-    async with app.router.lifespan_context(app):
-        async with (
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
-            ) as gateway,
-            httpx.AsyncClient(transport=SandboxTransport(sandbox_app), base_url=SANDBOX_URL) as sb,
-        ):
-            amo = app.state.amo
-            assert isinstance(amo, AmoConnection)
-            if connect_account:
-                code = (
-                    await sb.post(
-                        "/_sandbox/authorize", json={"client_id": config.client_id, "state": "t"}
-                    )
-                ).json()["code"]
-                await connect.exchange(amo, code, config.referer)
-            yield Harness(app, gateway, sandbox_app, sb, amo)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
+        ) as gateway,
+        httpx.AsyncClient(transport=SandboxTransport(sandbox_app), base_url=SANDBOX_URL) as sb,
+    ):
+        amo = app.state.amo
+        assert isinstance(amo, AmoConnection)
+        if connect_account:
+            code = (
+                await sb.post(
+                    "/_sandbox/authorize", json={"client_id": config.client_id, "state": "t"}
+                )
+            ).json()["code"]
+            await connect.exchange(amo, code, config.referer)
+        yield Harness(app, gateway, sandbox_app, sb, amo)
