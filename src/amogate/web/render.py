@@ -83,6 +83,7 @@ class Pages:
     ) -> HTMLResponse:
         t = translator(lang)
         now = datetime.now(UTC)
+        context.setdefault("nav", "")
         html = self.env.get_template(template).render(
             t=t,
             lang=lang,
