@@ -75,7 +75,7 @@ def run_demo(port: int = 9095, sandbox_port: int = 9096) -> None:
             api_key=api_key,
             amo_base_url=sandbox.url,
             amo_client_id="sandbox-client-id",
-            amo_client_secret="sandbox-client-secret",
+            amo_client_secret="sandbox-client-secret",  # noqa: S106 - the sandbox's own
             amo_redirect_uri=redirect_uri,
             database_url=f"sqlite:///{folder / 'amogate.db'}",
             token_storage_path=folder / "tokens.json",
@@ -102,7 +102,8 @@ def run_demo(port: int = 9095, sandbox_port: int = 9096) -> None:
                     answer.raise_for_status()
                     code = answer.json()["code"]
                 await connect.consume_state(amo, state)
-                connected = await connect.exchange(amo, code, httpx.URL(sandbox.url).netloc.decode())
+                host = httpx.URL(sandbox.url).netloc.decode()
+                connected = await connect.exchange(amo, code, host)
                 return connected.account_name or connected.base_domain
             finally:
                 await amo.stop()

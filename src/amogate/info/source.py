@@ -69,6 +69,7 @@ class AmoInfoSource:
             limiter=self.amo.limiter.with_max_wait(self.max_pause_wait),
             transport=self.amo.transport,
             timeout=self.timeout,
+            on_call=self.amo.on_call,
         ) as client:
             if kind == "account":
                 return account_view(await client.get_account(with_=("datetime_settings",)))
