@@ -118,7 +118,14 @@ def create_app(
         allow_origins=settings.cors_allowed_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=ALLOWED_HEADERS,
-        expose_headers=["X-Request-ID", "Retry-After", "Idempotency-Replayed"],
+        expose_headers=[
+            "X-Request-ID",
+            "Retry-After",
+            "Idempotency-Replayed",
+            "ETag",
+            "Age",
+            "X-Cache",
+        ],
         max_age=600,
     )
     app.add_middleware(RequestIdMiddleware)
