@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from amogate import __version__
-from amogate.commands import check, deliveries, keys, worker
+from amogate.commands import auth, check, deliveries, keys, worker
 from amogate.settings import Settings
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(deliveries.app, name="deliveries")
+app.add_typer(auth.app, name="auth")
 app.command("worker")(worker.run_worker)
 app.command("check")(check.check)
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from amogate.amocrm import oauth
-from amogate.amocrm.errors import AmoError
+from amogate.amocrm.errors import AmoAuthError, AmoError
 from amogate.connection.service import AmoConnection
 from amogate.connection.tokens import utcnow
 from amogate.storage import accounts
@@ -45,16 +45,23 @@ async def new_consent_url(amo: AmoConnection) -> str:
     if not settings.amo_client_id:
         raise ConnectError("AMO_CLIENT_ID is not set", status=503)
     state = secrets.token_urlsafe(24)
+    try:
+        url = oauth.consent_url(
+            amo_domain=settings.amo_domain,
+            base_url=settings.amo_base_url or None,
+            client_id=settings.amo_client_id,
+            state=state,
+            mode="popup",
+        )
+    except ValueError:
+        raise ConnectError(
+            "AMO_DOMAIN must be an amoCRM or Kommo account host (or set AMO_BASE_URL)",
+            status=503,
+        ) from None
     now = utcnow()
     async with amo.database.transaction() as conn:
         await accounts.add_oauth_state(conn, state, now, now + STATE_TTL)
-    return oauth.consent_url(
-        amo_domain=settings.amo_domain,
-        base_url=settings.amo_base_url or None,
-        client_id=settings.amo_client_id,
-        state=state,
-        mode="popup",
-    )
+    return url
 
 
 async def consume_state(amo: AmoConnection, state: str | None) -> None:
@@ -95,9 +102,15 @@ async def exchange(amo: AmoConnection, code: str, host: str) -> Connected:
             redirect_uri=settings.amo_redirect_uri,
             code=code,
         )
-    except AmoError as exc:
+    except AmoAuthError as exc:
+        # amoCRM's own words (e.g. "Authorization code has expired"): safe and useful to show.
         log.warning("oauth.exchange.failed", status=exc.status, detail=exc.detail)
         raise ConnectError(f"amoCRM refused the authorization code ({exc.detail})") from None
+    except AmoError as exc:
+        log.warning("oauth.exchange.failed", status=exc.status, error=type(exc).__name__)
+        raise ConnectError(
+            "amoCRM did not complete the code exchange; try again in a minute", status=502
+        ) from None
     if not settings.amo_base_url:
         pair = oauth.TokenPair(pair.access_token, pair.refresh_token, pair.expires_at, host)
     await amo.tokens.store_pair(pair, reason="code_exchange")

@@ -23,12 +23,16 @@ async def keep_once(manager: TokenManager, max_age: timedelta) -> bool:
         return False
     if not row.refresh_token:
         return False
-    last = row.refreshed_at or row.updated_at
-    if manager.clock() - last < max_age:
+    # No refresh on record (a pair imported from tokens.json): its age is unknown and may be
+    # close to amoCRM's 3 months, so it is due now.
+    last = row.refreshed_at
+    if last is not None and manager.clock() - last < max_age:
         return False
-    before = row.refreshed_at
-    fresh = await manager.refresh_now(reason="keeper", unless_refreshed_after=last)
-    done = fresh.refreshed_at != before
+    before = manager.refresh_count
+    fresh = await manager.refresh_now(
+        reason="keeper", unless_refreshed_after=last or row.updated_at
+    )
+    done = manager.refresh_count != before
     if done:
         log.info("oauth.keeper.refreshed", refreshed_at=fresh.refreshed_at)
     return done

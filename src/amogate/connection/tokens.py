@@ -23,7 +23,7 @@ import httpx
 import structlog
 
 from amogate.amocrm import jwt, oauth
-from amogate.amocrm.errors import AmoAuthError, AmoRefreshRevokedError
+from amogate.amocrm.errors import AmoAuthError, AmoRefreshRevokedError, AmoTransientError
 from amogate.storage import accounts
 from amogate.storage.db import Database
 
@@ -84,10 +84,19 @@ class TokenManager:
 
     async def access_token(self) -> str:
         row = self._cached
-        if row is None or self._needs_refresh(row):
+        # A cached row that is not usable is re-read: another process (or `amogate auth
+        # exchange`) may have reconnected the account since.
+        if row is None or row.state != accounts.CONNECTED or self._needs_refresh(row):
             row = await self._read()
             if self._needs_refresh(row):
-                row = await self._refresh(reason="expiry", unless_token_changed_from=None)
+                try:
+                    row = await self._refresh(reason="expiry", unless_token_changed_from=None)
+                except AmoTransientError:
+                    # amoCRM's token endpoint is down; the current token may still be good.
+                    if not self._expired(row):
+                        log.warning("oauth.refresh.deferred", reason="transient")
+                        return self._usable(row)
+                    raise
         return self._usable(row)
 
     async def refresh_after_401(self, rejected_token: str) -> str | None:
@@ -177,19 +186,16 @@ class TokenManager:
         data = await asyncio.to_thread(_read_token_file, path)
         if data is None:
             return False
-        access, refresh, expires_at = data["access_token"], data["refresh_token"], None
-        expires_raw = data.get("expires_at") or data.get("expires")
-        if isinstance(expires_raw, int | float) or (
-            isinstance(expires_raw, str) and expires_raw.replace(".", "", 1).isdigit()
-        ):
-            expires_at = datetime.fromtimestamp(float(expires_raw), tz=UTC)
-        else:
+        access, refresh = data["access_token"], data["refresh_token"]
+        expires_at = _parse_expiry(data.get("expires_at") or data.get("expires"))
+        if expires_at is None:
             expires_at = jwt.expires_at(access)
         base_domain = data.get("base_domain") or data.get("baseDomain") or None
         now = self.clock()
         async with self.database.transaction() as conn:
             row = await accounts.lock(conn, self.account_key, now)
             if row.has_token:
+                log.info("oauth.tokens_file.skipped", reason="database already has a token")
                 return False
             await accounts.save_tokens(
                 conn,
@@ -214,7 +220,22 @@ class TokenManager:
         if not row.refresh_token:
             return False
         expires = row.access_expires_at
-        return expires is None or expires - self.refresh_margin <= self.clock()
+        if expires is None:
+            return True
+        return expires - self._margin(row) <= self.clock()
+
+    def _margin(self, row: accounts.AccountRow) -> timedelta:
+        """How early to refresh: `refresh_margin`, but at most a fifth of the token's lifetime,
+        so a short-lived token is not refreshed on every call."""
+        issued = row.refreshed_at or row.updated_at
+        if row.access_expires_at is None or issued is None:
+            return self.refresh_margin
+        lifetime = row.access_expires_at - issued
+        return max(timedelta(0), min(self.refresh_margin, lifetime / 5))
+
+    def _expired(self, row: accounts.AccountRow) -> bool:
+        expires = row.access_expires_at
+        return expires is not None and expires <= self.clock()
 
     def _usable(self, row: accounts.AccountRow) -> str:
         if row.state == accounts.NEEDS_REAUTHORIZATION:
@@ -243,9 +264,10 @@ class TokenManager:
         unless_refreshed_after: datetime | None = None,
     ) -> accounts.AccountRow:
         async with self._lock:
-            now = self.clock()
+            failure: AmoAuthError | None = None
             async with self.database.transaction() as conn:
-                row = await accounts.lock(conn, self.account_key, now)
+                row = await accounts.lock(conn, self.account_key, self.clock())
+                now = self.clock()  # after the lock: the wait for it may have been long
                 # Someone else (a coroutine here, another process) may have refreshed already.
                 if unless_token_changed_from is not None:
                     if row.access_token and row.access_token != unless_token_changed_from:
@@ -258,10 +280,11 @@ class TokenManager:
                 ):
                     self._cached = row
                     return row
-                if row.token_kind == accounts.LONG_LIVED or not row.refresh_token:
-                    self._cached = row
-                    return row
-                if row.state == accounts.NEEDS_REAUTHORIZATION:
+                if (
+                    row.token_kind == accounts.LONG_LIVED
+                    or not row.refresh_token
+                    or row.state != accounts.CONNECTED
+                ):
                     self._cached = row
                     return row
                 try:
@@ -273,37 +296,57 @@ class TokenManager:
                         redirect_uri=self.oauth_client.redirect_uri,
                         refresh_token=row.refresh_token,
                     )
-                except AmoRefreshRevokedError as exc:
-                    await accounts.set_state(
-                        conn, self.account_key, accounts.NEEDS_REAUTHORIZATION, exc.detail, now
-                    )
-                    log.error("oauth.refresh.revoked", reason=reason, detail=exc.detail)
-                    self._cached = None
-                    raise
                 except AmoAuthError as exc:
+                    # amoCRM will not refresh this pair again: stop using it, keep it stored
+                    # (for the operator to inspect), and commit the state before raising.
                     await accounts.set_state(
                         conn, self.account_key, accounts.NEEDS_REAUTHORIZATION, exc.detail, now
                     )
-                    log.error("oauth.refresh.rejected", reason=reason, detail=exc.detail)
-                    self._cached = None
-                    raise
-                # The new pair is committed (end of this block) before anything uses it.
-                await accounts.save_tokens(
-                    conn,
-                    self.account_key,
-                    access_token=pair.access_token,
-                    refresh_token=pair.refresh_token,
-                    expires_at=pair.expires_at,
-                    kind=accounts.OAUTH,
-                    now=now,
-                    base_domain=row.base_domain or pair.base_domain,
-                )
+                    failure = exc
+                else:
+                    # The new pair is committed (end of this block) before anything uses it.
+                    await accounts.save_tokens(
+                        conn,
+                        self.account_key,
+                        access_token=pair.access_token,
+                        refresh_token=pair.refresh_token,
+                        expires_at=pair.expires_at,
+                        kind=accounts.OAUTH,
+                        now=now,
+                        base_domain=row.base_domain or pair.base_domain,
+                    )
                 fresh = await accounts.get(conn, self.account_key)
             assert fresh is not None
             self._cached = fresh
+            if failure is not None:
+                event = (
+                    "oauth.refresh.revoked"
+                    if isinstance(failure, AmoRefreshRevokedError)
+                    else "oauth.refresh.rejected"
+                )
+                log.error(event, reason=reason, status=failure.status, detail=failure.detail)
+                raise failure
             self.refresh_count += 1
-            log.info("oauth.refresh.done", reason=reason, expires_at=pair.expires_at)
+            log.info("oauth.refresh.done", reason=reason, expires_at=fresh.access_expires_at)
             return fresh
+
+
+def _parse_expiry(raw: object) -> datetime | None:
+    """`expires_at` of tokens.json: unix seconds (number or digits) or an ISO 8601 time."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        return datetime.fromtimestamp(float(raw), tz=UTC)
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    text = raw.strip()
+    if text.replace(".", "", 1).isdigit():
+        return datetime.fromtimestamp(float(text), tz=UTC)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _read_token_file(path: Path) -> dict[str, Any] | None:

@@ -155,5 +155,7 @@ async def consume_oauth_state(conn: AsyncConnection, state: str, now: datetime) 
     ).first()
     if row is None:
         return False
-    await conn.execute(delete(oauth_states).where(oauth_states.c.state == state))
-    return bool(row.expires_at > now)
+    # Only the caller whose DELETE removed the row wins: two callbacks replaying one state
+    # at the same moment both see it above, but only one deletes it.
+    deleted = await conn.execute(delete(oauth_states).where(oauth_states.c.state == state))
+    return deleted.rowcount == 1 and bool(row.expires_at > now)

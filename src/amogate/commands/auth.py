@@ -1,0 +1,181 @@
+"""`amogate auth url|exchange|status|refresh`: connect amoCRM from a server without a browser.
+
+`url` prints the consent page with a stored single-use state (finish in any browser: the
+callback lands on the gateway). `exchange CODE` trades the code shown in the integration's
+settings for a token pair. `status` prints one fact per line and never a token. `refresh`
+forces one refresh under the same cross-process lock the gateway uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, NoReturn, TypeVar
+from urllib.parse import urlsplit
+
+import typer
+
+from amogate.connection.service import AmoConnection
+from amogate.settings import Settings
+from amogate.storage.db import Database
+
+app = typer.Typer(
+    help="Connect amoCRM: consent URL, code exchange, status, refresh.", no_args_is_help=True
+)
+
+T = TypeVar("T")
+
+
+class _Failed(Exception):
+    """Ends the command with one line on stderr and the given exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    from amogate.cli import fail
+
+    fail(message, code)
+
+
+def _settings() -> Settings:
+    from amogate.cli import check_database, load_settings
+    from amogate.logging import configure_logging
+
+    settings = load_settings()
+    # The report goes to stdout; the gateway's own log lines (warnings and up) to stderr.
+    configure_logging(log_format=settings.log_format, level="WARNING", stream=sys.stderr)
+    if not settings.amo_configured:
+        _fail("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)", 2)
+    check_database(settings)
+    return settings
+
+
+def _run(settings: Settings, action: Callable[[AmoConnection], Awaitable[T]]) -> T:
+    """Run `action` with an `AmoConnection` on the configured database (schema up to date)."""
+    from amogate.storage import migrate
+
+    async def go() -> T:
+        db = Database(settings.database_url)
+        try:
+            if db.is_sqlite:
+                await migrate.upgrade(db)
+            elif not await migrate.is_up_to_date(db):
+                raise _Failed("the database schema is not up to date: run `amogate db upgrade`", 2)
+            amo = AmoConnection.create(settings, db)
+            try:
+                return await action(amo)
+            finally:
+                await amo.stop()
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(go())
+    except _Failed as exc:
+        _fail(exc.message, exc.code)
+
+
+def _default_host(settings: Settings) -> str:
+    if settings.amo_domain:
+        return settings.amo_domain
+    return urlsplit(settings.amo_base_url).netloc
+
+
+@app.command("url")
+def url() -> None:
+    """Print the consent URL (with a fresh single-use state) to open in a browser."""
+    from amogate.connection import connect
+
+    async def action(amo: AmoConnection) -> str:
+        try:
+            return await connect.new_consent_url(amo)
+        except connect.ConnectError as exc:
+            raise _Failed(exc.message, 2) from None
+
+    typer.echo(_run(_settings(), action))
+
+
+@app.command("exchange")
+def exchange(
+    code: Annotated[str, typer.Argument(help="The authorization code from amoCRM.")],
+    referer: Annotated[
+        str | None,
+        typer.Option(help="Account host the code belongs to (default: AMO_DOMAIN / AMO_BASE_URL)."),
+    ] = None,
+) -> None:
+    """Exchange an authorization code (from the integration's settings) for tokens."""
+    from amogate.connection import connect
+
+    settings = _settings()
+
+    async def action(amo: AmoConnection) -> connect.Connected:
+        try:
+            # The same referer check as the browser callback: the secret only goes to amoCRM.
+            host = connect.account_host(amo, referer or _default_host(settings))
+            return await connect.exchange(amo, code.strip(), host)
+        except connect.ConnectError as exc:
+            raise _Failed(exc.message) from None
+
+    connected = _run(settings, action)
+    name = connected.account_name or connected.base_domain
+    suffix = f" (account id {connected.account_id})" if connected.account_id else ""
+    typer.echo(f"connected to {name}{suffix}")
+
+
+@app.command("status")
+def status() -> None:
+    """Connection status, one fact per line (never a token). Exit 1 when not connected."""
+    from amogate.connection import connect
+    from amogate.storage import accounts
+
+    async def action(amo: AmoConnection) -> dict[str, object]:
+        # What `serve` does at start: install AMO_LONG_LIVED_TOKEN or import tokens.json.
+        await amo.start(keeper=False)
+        row = await amo.account_state()
+        facts = connect.describe(row)
+        budget = await amo.limiter.state()
+        if budget is not None and budget.blocked_until > amo.limiter.clock():
+            facts["calls_paused_for_s"] = int(budget.blocked_until - amo.limiter.clock())
+        facts["connected"] = bool(row and row.has_token and row.state == accounts.CONNECTED)
+        return facts
+
+    facts = _run(_settings(), action)
+    for key, value in facts.items():
+        typer.echo(f"{key}: {'-' if value is None else value}")
+    if not facts["connected"]:
+        raise typer.Exit(1)
+
+
+@app.command("refresh")
+def refresh() -> None:
+    """Refresh the token pair now (one refresh across every process sharing the database)."""
+    from amogate.amocrm.errors import AmoAuthError, AmoError
+    from amogate.storage import accounts
+
+    async def action(amo: AmoConnection) -> str:
+        await amo.start(keeper=False)
+        row = await amo.account_state()
+        if row is None or not row.has_token:
+            raise _Failed("amoCRM is not connected: run `amogate auth url` or `auth exchange`")
+        if row.token_kind == accounts.LONG_LIVED:
+            raise _Failed("a long-lived token is in use: it cannot be refreshed")
+        if row.state != accounts.CONNECTED:
+            raise _Failed("amoCRM needs reauthorization: run `amogate auth url`")
+        try:
+            fresh = await amo.tokens.refresh_now(reason="cli")
+        except AmoAuthError as exc:
+            raise _Failed(f"amoCRM rejected the refresh ({exc.detail}): reauthorize") from None
+        except AmoError as exc:
+            raise _Failed(
+                f"amoCRM did not answer the refresh ({type(exc).__name__}); tokens are unchanged"
+            ) from None
+        expires = fresh.access_expires_at
+        return expires.isoformat() if expires else "unknown"
+
+    expires = _run(_settings(), action)
+    typer.echo(f"refreshed: access token valid until {expires}")
