@@ -59,7 +59,8 @@ def platform_of(host: str | None) -> str | None:
     if not host:
         return None
     bare = host.split(":", 1)[0].lower()
-    return next((name for suffix, name in PLATFORMS if bare.endswith(suffix)), bare)
+    # Anything else (a sandbox, a proxy) is named by its host.
+    return next((name for suffix, name in PLATFORMS if bare.endswith(suffix)), host)
 
 
 def account_host(amo: AmoConnection, row: accounts.AccountRow | None) -> str | None:

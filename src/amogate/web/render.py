@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,11 @@ def format_time(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def pretty_json(value: Any) -> str:
+    """Readable JSON: indented, Uzbek and Russian text left as it is (escaped for HTML later)."""
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
+
+
 def format_age(seconds: float, t: Translator) -> str:
     seconds = max(0, int(seconds))
     if seconds < 60:
@@ -68,6 +74,7 @@ class Pages:
             lstrip_blocks=True,
         )
         self.env.filters["time"] = format_time
+        self.env.filters["pretty"] = pretty_json
 
     def render(
         self,
