@@ -5,6 +5,7 @@ Shared by the browser flow (/oauth/authorize → consent → /oauth/callback) an
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -104,8 +105,9 @@ async def exchange(amo: AmoConnection, code: str, host: str) -> Connected:
         )
     except AmoAuthError as exc:
         # amoCRM's own words (e.g. "Authorization code has expired"): safe and useful to show.
-        log.warning("oauth.exchange.failed", status=exc.status, detail=exc.detail)
-        raise ConnectError(f"amoCRM refused the authorization code ({exc.detail})") from None
+        reason = _hint(exc.body_excerpt) or exc.detail
+        log.warning("oauth.exchange.failed", status=exc.status, detail=reason)
+        raise ConnectError(f"amoCRM refused the authorization code ({reason})") from None
     except AmoError as exc:
         log.warning("oauth.exchange.failed", status=exc.status, error=type(exc).__name__)
         raise ConnectError(
@@ -130,6 +132,17 @@ async def exchange(amo: AmoConnection, code: str, host: str) -> Connected:
         log.warning("oauth.account_lookup.failed", detail=exc.detail)
     log.info("oauth.connected", base_domain=pair.base_domain, account_id=account_id)
     return Connected(base_domain=pair.base_domain, account_name=name, account_id=account_id)
+
+
+def _hint(body: str | None) -> str | None:
+    """The `hint` of amoCRM's OAuth problem JSON ("Authorization code has expired"): more
+    telling than its generic Russian `detail`."""
+    try:
+        data = json.loads(body or "")
+    except ValueError:
+        return None
+    hint = data.get("hint") if isinstance(data, dict) else None
+    return hint[:200] if isinstance(hint, str) and hint else None
 
 
 def describe(row: accounts.AccountRow | None) -> dict[str, object]:
