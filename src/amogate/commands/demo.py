@@ -111,31 +111,39 @@ def run_demo(port: int = 9095, sandbox_port: int = 9096) -> None:
 
         account = asyncio.run(connect_account())
         url = f"http://127.0.0.1:{gateway_port}"
-        typer.echo(
-            "\n".join(
-                [
-                    "",
-                    "amogate demo is running.",
-                    f"  gateway:        {url}   (docs: {url}/docs)",
-                    f"  amoCRM sandbox: {sandbox.url}   (account: {account})",
-                    f"  demo API key:   {api_key}",
-                    "",
-                    "Create a lead:",
-                    f"  {curl_line(url, api_key)}",
-                    "",
-                    "See it arrive in the sandbox's amoCRM (unsorted leads, API v4):",
-                    f"  curl -s -H 'Authorization: Bearer {viewer_token}' "
-                    f"{sandbox.url}/api/v4/leads/unsorted",
-                    "",
-                    "Press Ctrl-C to stop both.",
-                    "",
-                ]
-            )
+        banner = "\n".join(
+            [
+                "",
+                "amogate demo is running.",
+                f"  gateway:        {url}   (docs: {url}/docs)",
+                f"  amoCRM sandbox: {sandbox.url}   (account: {account})",
+                f"  demo API key:   {api_key}",
+                "",
+                "Create a lead:",
+                f"  {curl_line(url, api_key)}",
+                "",
+                "See it arrive in the sandbox's amoCRM (unsorted leads, API v4):",
+                f"  curl -s -H 'Authorization: Bearer {viewer_token}' "
+                f"{sandbox.url}/api/v4/leads/unsorted",
+                "",
+                "Press Ctrl-C to stop both.",
+                "",
+            ]
         )
         app = create_app(settings)
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=gateway_port, log_config=None)
         )
+
+        async def serve_then_announce() -> None:
+            # The banner (with its curl line) appears only once the gateway is listening.
+            serving = asyncio.create_task(server.serve())
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.05)
+            if server.started:
+                typer.echo(banner)
+            await serving
+
         with contextlib.suppress(KeyboardInterrupt):
-            server.run()
+            asyncio.run(serve_then_announce())
         typer.echo("amogate demo stopped.")
