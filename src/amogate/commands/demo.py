@@ -138,7 +138,7 @@ def run_demo(port: int = 9095, sandbox_port: int = 9096) -> None:
         async def serve_then_announce() -> None:
             # The banner (with its curl line) appears only once the gateway is listening.
             serving = asyncio.create_task(server.serve())
-            while not server.started and not serving.done():
+            while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn offers a flag only
                 await asyncio.sleep(0.05)
             if server.started:
                 typer.echo(banner)
