@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from amogate.amocrm.sandbox.runner import SandboxServer
-from tests.support.processes import gateway_env, running_gateway
+from tests.support.processes import free_port, gateway_env, running_gateway
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,9 @@ def test_two_gateways_refresh_one_at_a_time_under_load(tmp_path: Path, database_
         with ExitStack() as stack:
             gateways = [
                 stack.enter_context(
-                    running_gateway(tmp_path, "--no-worker", log_name=f"gw{n}.log", **settings)
+                    running_gateway(
+                        tmp_path, "--no-worker", port=free_port(), log_name=f"gw{n}.log", **settings
+                    )
                 )
                 for n in (1, 2)
             ]
