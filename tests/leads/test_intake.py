@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from amogate.settings import Settings
@@ -140,3 +141,24 @@ async def _deliveries(h: Any, headers: dict[str, str]) -> list[dict[str, Any]]:
     async with h.app.state.database.read() as conn:
         rows = await store.list_deliveries(conn)
     return [await delivery(h, row.id, headers) for row in rows]
+
+
+async def test_a_lead_during_an_outage_is_answered_queued_without_holding_the_caller(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    """The first attempt fails at once and the retry is due after the sync deadline: the
+    caller gets 202 right away instead of waiting the whole LEAD_SYNC_TIMEOUT."""
+    async with connected_gateway(
+        settings, background=True, lead_sync_timeout=20.0, delivery_retry_base_seconds=30.0
+    ) as h:
+        await h.fault("down", duration_s=60)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        response = await h.gateway.post(URL, json=simple_lead(7), headers=api_headers)
+        waited = loop.time() - started
+        assert response.status_code == 202
+        assert response.json()["data"]["status"] == "queued"
+        assert waited < 10, f"held the caller {waited:.1f} s of a 20 s timeout"
+        record = await delivery(h, response.json()["data"]["delivery_id"], api_headers)
+        assert record["status"] == "retrying"
+        assert record["attempts"]

@@ -177,6 +177,12 @@ class LeadIntake:
                 remaining = deadline - loop.time()
                 if delivery is None or delivery.is_terminal or remaining <= 0:
                     return delivery
+                if delivery.status == store.RETRYING and delivery.next_attempt_at > (
+                    datetime.now(UTC) + timedelta(seconds=remaining)
+                ):
+                    # An attempt already failed and the next one is due after the deadline
+                    # (amoCRM down or limiting): say "queued" now instead of holding the caller.
+                    return delivery
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), min(remaining, POLL_SECONDS))
                 event.clear()
