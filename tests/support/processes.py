@@ -94,3 +94,53 @@ def running_gateway(
             process.kill()
             process.wait()
         log.close()
+
+
+def connect_through_browser_flow(gateway_url: str, sandbox_url: str) -> None:
+    """Connect a running gateway to a running sandbox the way a browser does: /oauth/authorize,
+    the consent (given through the sandbox's control API), then /oauth/callback."""
+    from urllib.parse import parse_qs, urlsplit
+
+    with httpx.Client(timeout=15) as client:
+        consent = client.get(f"{gateway_url}/oauth/authorize").headers["location"]
+        query = parse_qs(urlsplit(consent).query)
+        code = client.post(
+            f"{sandbox_url}/_sandbox/authorize",
+            json={"client_id": query["client_id"][0], "state": query["state"][0]},
+        ).json()["code"]
+        answer = client.get(
+            f"{gateway_url}/oauth/callback",
+            params={
+                "code": code,
+                "state": query["state"][0],
+                "referer": urlsplit(sandbox_url).netloc,
+            },
+            headers={"Accept": "application/json"},
+        )
+        answer.raise_for_status()
+
+
+@contextmanager
+def running_worker(tmp_path: Path, log_name: str = "worker.log", **env: str) -> Iterator[None]:
+    """`amogate worker` as a real process."""
+    log = (tmp_path / log_name).open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amogate", "worker"],
+        env=gateway_env(tmp_path, **env),
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        time.sleep(0.5)
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited with {process.returncode}")
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
