@@ -284,6 +284,19 @@ def test_body_excerpt_is_truncated_and_hides_tokens() -> None:
     assert "def50200ffee" not in error.body_excerpt
 
 
+def test_body_excerpt_keeps_amocrm_validation_codes_for_the_operator() -> None:
+    body = (
+        '{"validation-errors": [{"request_id": "0", "errors": [{"code": "NotSupportedChoice",'
+        ' "path": "custom_fields_values.0.field_id", "detail": "not a valid choice"}]}],'
+        ' "status": 400}'
+    )
+
+    error = error_from_response(httpx.Response(400, text=body))
+
+    assert error.body_excerpt is not None
+    assert '"code": "NotSupportedChoice"' in error.body_excerpt
+
+
 def test_str_and_repr_are_short_and_name_the_status() -> None:
     error = error_from_response(problem(402, "Payment required"))
 

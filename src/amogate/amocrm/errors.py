@@ -206,7 +206,7 @@ _SECRET_PATTERNS = (
     (re.compile(r"eyJ[\w-]{4,}\.[\w-]+\.[\w-]*"), "[redacted]"),
     (re.compile(r"def50200[0-9a-fA-F]+"), "[redacted]"),
     (
-        re.compile(r'("(?:access_token|refresh_token|client_secret|code)"\s*:\s*)"[^"]*"'),
+        re.compile(r'("(?:access_token|refresh_token|client_secret)"\s*:\s*)"[^"]*"'),
         r'\1"[redacted]"',
     ),
 )
