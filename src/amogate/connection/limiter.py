@@ -2,8 +2,11 @@
 
 Every process that uses the same database draws from one bucket, so amoCRM never sees more
 than AMO_RATE_LIMIT requests per second from all gateway instances and workers together.
-A small safety factor keeps the spacing below the limit even when network jitter bunches
-requests that left evenly spaced.
+Slots are spaced `(1 + JITTER_S) / rate` apart rather than `1 / rate`: a busy event loop, a
+slow database commit or the network can hold one request back by tens of milliseconds while
+the next leaves on time, and amoCRM counts arrivals in any rolling second. With this spacing,
+rate + 1 requests can only land within one second if one of them was held back by more than
+JITTER_S. The price is ~13% of the allowance (7/s → 6.1/s).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from amogate.storage.db import Database
 
 log = structlog.get_logger("amogate.budget")
 
-SAFETY_FACTOR = 0.95
+JITTER_S = 0.15
 
 
 class DatabaseLimiter:
@@ -38,7 +41,7 @@ class DatabaseLimiter:
         max_wait_s: float | None = None,
     ) -> None:
         self.database = database
-        self.rate = rate_per_s * SAFETY_FACTOR
+        self.rate = rate_per_s / (1 + JITTER_S)
         self.account_key = account_key
         self.clock = clock
         self.sleep = sleep
