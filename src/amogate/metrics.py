@@ -20,46 +20,22 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from amogate.storage import accounts
-from amogate.storage.tables import amo_budget, deliveries
+from amogate.storage import accounts, delivery_views
+from amogate.storage import budget as budget_store
+from amogate.storage import deliveries as deliveries_store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-DELIVERY_STATES = ("queued", "sending", "retrying", "delivered", "failed")
-PENDING_STATES = ("queued", "sending", "retrying")
+DELIVERY_STATES = deliveries_store.STATUSES
+PENDING_STATES = delivery_views.UNDELIVERED
 CONNECTION_STATES = (accounts.CONNECTED, accounts.NEEDS_REAUTHORIZATION, accounts.NOT_AUTHORIZED)
 UNMATCHED_ROUTE = "<unmatched>"
 # Probes and scrapes every few seconds would drown the access log: those go at DEBUG.
 QUIET_ROUTES = frozenset({"/health", "/health/ready", "/metrics"})
 
 access_log = structlog.get_logger("amogate.access")
-
-
-# --- queries shared with /health/ready ---------------------------------------------------------
-
-
-async def delivery_counts(conn: AsyncConnection) -> dict[str, int]:
-    rows = await conn.execute(
-        select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
-    )
-    return {str(status): int(count) for status, count in rows}
-
-
-async def oldest_pending_created_at(conn: AsyncConnection) -> datetime | None:
-    value = (
-        await conn.execute(
-            select(func.min(deliveries.c.created_at)).where(deliveries.c.status.in_(PENDING_STATES))
-        )
-    ).scalar()
-    if isinstance(value, str):  # SQLite may hand back text for an aggregate
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value if isinstance(value, datetime) else None
 
 
 # --- the snapshot collector --------------------------------------------------------------------
@@ -185,15 +161,9 @@ class GatewayMetrics:
         if isinstance(database, Database):
             try:
                 async with database.read() as conn:
-                    snapshot.deliveries = await delivery_counts(conn)
-                    oldest = await oldest_pending_created_at(conn)
-                    budget = (
-                        await conn.execute(
-                            select(amo_budget.c.total_429, amo_budget.c.total_403).where(
-                                amo_budget.c.account_key == account_key
-                            )
-                        )
-                    ).first()
+                    snapshot.deliveries = await delivery_views.counts(conn)
+                    oldest = await delivery_views.oldest_undelivered(conn)
+                    budget = await budget_store.read(conn, account_key)
                     account = await accounts.get(conn, account_key)
             except Exception:
                 snapshot.database_up = False

@@ -12,8 +12,7 @@ from fastapi.responses import JSONResponse
 
 from amogate.api import envelope
 from amogate.api.deps import settings_of
-from amogate.metrics import oldest_pending_created_at
-from amogate.storage import accounts
+from amogate.storage import accounts, delivery_views
 from amogate.storage.db import Database
 
 router = APIRouter(tags=["health"])
@@ -67,7 +66,7 @@ async def ready(request: Request) -> JSONResponse:
         assert isinstance(database, Database)
         async with asyncio.timeout(DATABASE_TIMEOUT_S), database.read() as conn:
             row = await accounts.get(conn)
-            oldest = await oldest_pending_created_at(conn)
+            oldest = await delivery_views.oldest_undelivered(conn)
     except Exception as exc:
         problems["database"] = f"the database does not answer ({type(exc).__name__})"
     else:

@@ -17,10 +17,9 @@ from fastapi import FastAPI
 
 from amogate.connection import connect
 from amogate.connection.service import AmoConnection
-from amogate.storage import accounts
+from amogate.storage import accounts, delivery_views
 from amogate.storage.budget import BudgetState
 from amogate.storage.db import Database
-from amogate.web import queries
 
 log = structlog.get_logger("amogate.admin")
 
@@ -96,8 +95,8 @@ async def gather(app: FastAPI, *, now: datetime | None = None) -> Overview:
     now = now or datetime.now(UTC)
     database: Database = app.state.database
     async with database.read() as conn:
-        counts = await queries.counts_since(conn, now - timedelta(hours=24))
-        oldest = await queries.oldest_undelivered(conn)
+        counts = await delivery_views.counts(conn, since=now - timedelta(hours=24))
+        oldest = await delivery_views.oldest_undelivered(conn)
     amo: AmoConnection | None = getattr(app.state, "amo", None)
     view = Overview(configured=amo is not None, counts_24h=counts, oldest_undelivered=oldest)
     if amo is None:

@@ -26,9 +26,9 @@ from starlette.datastructures import FormData
 from amogate.api.auth import SCOPES
 from amogate.settings import Settings
 from amogate.storage import deliveries as delivery_store
-from amogate.storage import rate_counters
+from amogate.storage import delivery_views, rate_counters
 from amogate.storage.db import Database
-from amogate.web import actions, overview, queries
+from amogate.web import actions, overview
 from amogate.web.i18n import LANG_COOKIE, negotiate, translator
 from amogate.web.masking import mask_payload
 from amogate.web.render import STATIC, Pages, secure_headers
@@ -320,12 +320,12 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, day_time.min, tzinfo=UTC)
 
 
-def _delivery_filter(request: Request) -> tuple[queries.DeliveryFilter, dict[str, str]]:
+def _delivery_filter(request: Request) -> tuple[delivery_views.DeliveryFilter, dict[str, str]]:
     q = request.query_params
     status = q.get("state") if q.get("state") in delivery_store.STATUSES else None
     day_from, day_to = _day(q.get("from")), _day(q.get("to"))
     text = (q.get("q") or "").strip()[:100] or None
-    f = queries.DeliveryFilter(
+    f = delivery_views.DeliveryFilter(
         status=status,
         created_from=_start_of(day_from) if day_from else None,
         created_before=_start_of(day_to) + timedelta(days=1) if day_to else None,
@@ -366,7 +366,9 @@ async def deliveries_page(ctx: Admin) -> Response:
     f, shown = _delivery_filter(ctx.request)
     page = _page_number(ctx.request)
     async with ctx.database.read() as conn:
-        result = await queries.search(conn, f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        result = await delivery_views.search(
+            conn, f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        )
     pages = max(1, math.ceil(result.total / PAGE_SIZE))
     links = {
         "prev": "?" + urlencode({**shown, "page": page - 1}) if page > 1 else None,

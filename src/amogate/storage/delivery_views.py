@@ -1,13 +1,14 @@
-"""The admin page's read-only views of the delivery queue: filtered pages and 24-hour counts.
+"""Read-only views of the delivery queue for operators: filtered pages (admin page), counts
+by state and the oldest undelivered lead (admin page, /metrics, /health/ready).
 
 Rows are loaded through `storage.deliveries` (its row type and mapping); only the filters,
-ordering and aggregates the page needs are built here.
+ordering and aggregates are built here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -78,22 +79,25 @@ async def search(
     return DeliveryPage(items=items, total=int(total))
 
 
-async def counts_since(conn: AsyncConnection, since: datetime) -> dict[str, int]:
-    """Deliveries created since `since`, by state (every state present, zeros included)."""
-    rows = await conn.execute(
-        select(deliveries.c.status, func.count())
-        .where(deliveries.c.created_at >= since)
-        .group_by(deliveries.c.status)
-    )
-    counts = dict.fromkeys(store.STATUSES, 0)
-    counts.update({str(status): int(count) for status, count in rows})
-    return counts
+async def counts(conn: AsyncConnection, since: datetime | None = None) -> dict[str, int]:
+    """Deliveries (created since `since`, when given) by state; every state present."""
+    query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+    if since is not None:
+        query = query.where(deliveries.c.created_at >= since)
+    found = dict.fromkeys(store.STATUSES, 0)
+    found.update({str(status): int(count) for status, count in await conn.execute(query)})
+    return found
 
 
 async def oldest_undelivered(conn: AsyncConnection) -> datetime | None:
-    row = (
+    """When the oldest lead not yet delivered (queued, sending, retrying) was accepted."""
+    value = (
         await conn.execute(
             select(func.min(deliveries.c.created_at)).where(deliveries.c.status.in_(UNDELIVERED))
         )
-    ).first()
-    return None if row is None else row[0]
+    ).scalar()
+    if isinstance(value, str):  # SQLite may hand back text for an aggregate
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value if isinstance(value, datetime) else None
