@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from amogate.storage.budget import insert_ignoring_conflict
 from amogate.storage.tables import amo_accounts, oauth_states
 
 DEFAULT_ACCOUNT = "default"
@@ -65,19 +66,14 @@ async def lock(conn: AsyncConnection, key: str, now: datetime) -> AccountRow:
 
     PostgreSQL: `SELECT ... FOR UPDATE`. SQLite: the transaction already holds the database's
     write lock (`BEGIN IMMEDIATE`), which serialises every writer the same way."""
-    row = (
-        (
-            await conn.execute(
-                select(amo_accounts).where(amo_accounts.c.account_key == key).with_for_update()
-            )
-        )
-        .mappings()
-        .first()
-    )
+    locking = select(amo_accounts).where(amo_accounts.c.account_key == key).with_for_update()
+    row = (await conn.execute(locking)).mappings().first()
     if row is not None:
         return _row(row)
+    # First use: two processes may both find nothing to lock (PostgreSQL); one inserts, the
+    # other inserts nothing, and both then lock the same row.
     await conn.execute(
-        insert(amo_accounts).values(
+        insert_ignoring_conflict(conn, amo_accounts).values(
             account_key=key,
             token_kind=OAUTH,
             state=NOT_AUTHORIZED,
@@ -85,9 +81,9 @@ async def lock(conn: AsyncConnection, key: str, now: datetime) -> AccountRow:
             updated_at=now,
         )
     )
-    locked = await get(conn, key)
-    assert locked is not None
-    return locked
+    row = (await conn.execute(locking)).mappings().first()
+    assert row is not None
+    return _row(row)
 
 
 async def save_tokens(

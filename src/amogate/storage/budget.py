@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amogate.storage.tables import amo_budget
@@ -38,14 +39,13 @@ class BudgetState:
 
 
 async def _locked_row(conn: AsyncConnection, key: str, rate: float, now: float) -> BudgetState:
-    row = (
-        await conn.execute(
-            select(amo_budget).where(amo_budget.c.account_key == key).with_for_update()
-        )
-    ).first()
+    locking = select(amo_budget).where(amo_budget.c.account_key == key).with_for_update()
+    row = (await conn.execute(locking)).first()
     if row is None:
+        # First use. Several processes may get here at once on PostgreSQL (nothing to lock
+        # yet): all but one insert nothing, then everyone locks the one row.
         await conn.execute(
-            insert(amo_budget).values(
+            insert_ignoring_conflict(conn, amo_budget).values(
                 account_key=key,
                 tokens=1.0,
                 updated_at=now,
@@ -56,7 +56,8 @@ async def _locked_row(conn: AsyncConnection, key: str, rate: float, now: float) 
                 total_403=0,
             )
         )
-        return BudgetState(1.0, 0.0, 0.0, 0, 0, 0)
+        row = (await conn.execute(locking)).first()
+        assert row is not None
     elapsed = max(0.0, now - row.updated_at)
     tokens = min(1.0, row.tokens + elapsed * rate)
     return BudgetState(
@@ -67,6 +68,15 @@ async def _locked_row(conn: AsyncConnection, key: str, rate: float, now: float) 
         row.total_429,
         row.total_403,
     )
+
+
+def insert_ignoring_conflict(
+    conn: AsyncConnection, table: Table
+) -> postgresql.Insert | sqlite.Insert:
+    """`INSERT ... ON CONFLICT DO NOTHING` for the connection's database."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 async def take(conn: AsyncConnection, key: str, *, rate: float, now: float) -> Slot:
