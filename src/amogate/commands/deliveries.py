@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, TypeVar
 
 import typer
@@ -13,6 +13,7 @@ import typer
 from amogate.api.leads import delivery_view
 from amogate.storage import deliveries as store
 from amogate.storage.db import Database
+from amogate.worker import requeue
 
 app = typer.Typer(help="Lead deliveries: list, show, retry.", no_args_is_help=True)
 T = TypeVar("T")
@@ -105,12 +106,10 @@ def retry_command(
         fail("give a delivery id or --failed")
 
     async def action(db: Database, max_age_hours: float) -> int:
-        now = datetime.now(UTC)
-        give_up_at = now + timedelta(hours=max_age_hours)
-        async with db.transaction() as conn:
-            if delivery_id is None:
-                return await store.requeue_failed(conn, now=now, give_up_at=give_up_at)
-            return int(await store.requeue(conn, delivery_id, now=now, give_up_at=give_up_at))
+        max_age = timedelta(hours=max_age_hours)
+        if delivery_id is None:
+            return await requeue.retry_all_failed(db, max_age)
+        return int(await requeue.retry_delivery(db, delivery_id, max_age))
 
     count = _run(action)
     if delivery_id is not None and count == 0:

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 from amogate.api.auth import SCOPES, key_digest
 from amogate.settings import Settings
 from amogate.storage import api_keys
-from amogate.storage import deliveries as delivery_store
 from amogate.storage.db import Database
+from amogate.worker import requeue
 from amogate.worker.worker import policy_from
 
 MAX_NAME = 128
@@ -22,17 +22,11 @@ MAX_RATE = 100_000
 async def retry_delivery(database: Database, settings: Settings, delivery_id: str) -> bool:
     """Send a failed or waiting delivery again now, with a fresh retry period; False when it is
     delivered or being sent."""
-    now = datetime.now(UTC)
-    give_up_at = now + policy_from(settings).max_age
-    async with database.transaction() as conn:
-        return await delivery_store.requeue(conn, delivery_id, now=now, give_up_at=give_up_at)
+    return await requeue.retry_delivery(database, delivery_id, policy_from(settings).max_age)
 
 
 async def retry_all_failed(database: Database, settings: Settings) -> int:
-    now = datetime.now(UTC)
-    give_up_at = now + policy_from(settings).max_age
-    async with database.transaction() as conn:
-        return await delivery_store.requeue_failed(conn, now=now, give_up_at=give_up_at)
+    return await requeue.retry_all_failed(database, policy_from(settings).max_age)
 
 
 @dataclass(frozen=True)
