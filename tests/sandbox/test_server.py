@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from amogate.amocrm.sandbox.config import SandboxConfig
 from amogate.amocrm.sandbox.runner import SandboxServer
+from amogate.amocrm.sandbox.server import effective_config, parse_args
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +118,47 @@ def test_server_enforces_the_budget_when_asked() -> None:
 
     # Unauthenticated calls still spend the caller's budget before the token check.
     assert statuses == [401, 401, 401, 429]
+
+
+def test_command_line_flags_build_the_config() -> None:
+    config, host, port = parse_args(
+        [
+            "--port",
+            "9200",
+            "--subdomain",
+            "demo",
+            "--client-id",
+            "cid",
+            "--client-secret",
+            "sec",
+            "--redirect-uri",
+            "http://x/cb",
+            "--long-lived-token",
+            "tok",
+            "--access-token-ttl",
+            "60",
+            "--rate-limit",
+            "0",
+        ]
+    )
+
+    assert (host, port) == ("127.0.0.1", 9200)
+    assert config == SandboxConfig(
+        subdomain="demo",
+        client_id="cid",
+        client_secret="sec",
+        redirect_uri="http://x/cb",
+        long_lived_token="tok",
+        access_token_ttl=60,
+        rate_limit=0,
+    )
+
+
+def test_default_public_url_follows_the_listening_port() -> None:
+    anywhere = "0.0.0.0"  # noqa: S104 - only a string here, nothing binds
+    moved = effective_config(SandboxConfig(), anywhere, 9300)
+    kept = effective_config(SandboxConfig(public_url="https://sb.example.uz"), anywhere, 9300)
+
+    assert moved.public_url == "http://127.0.0.1:9300"
+    assert moved.referer == "127.0.0.1:9300"
+    assert kept.public_url == "https://sb.example.uz"
