@@ -137,6 +137,18 @@ class SandboxState:
         return found
 
     def stats(self) -> JSON:
+        """Counters of `GET /_sandbox/stats` (all since the last reset).
+
+        `by_endpoint` (`"GET /api/v4/leads/{id}"`: ids folded), `by_status` (`"none"` = no HTTP
+        answer: down or hung), `by_fault`, `rate_limited` (budget 429s), `faults_injected`,
+        `blocked`, `oauth` (`codes_issued`, `codes_exchanged`, `codes_rejected`,
+        `refreshes_ok`, `refreshes_rejected`, `revoked_refresh_presented` — a refresh token used
+        after it was revoked, `refresh_reused_in_grace` — a refresh token used twice before
+        revocation, i.e. two refreshes raced, `revoked_access_presented`),
+        `max_requests_per_second` per budget key (`token:<sha256 prefix>`, `client:<id>`,
+        `ip:<addr>`; every request that reached the server, 429s included),
+        `max_requests_per_second_any`, `entities` counts, `unsorted_duplicate_source_uids`.
+        """
         by_token = self.budget.max_per_second
         return {
             "requests_total": sum(self.log.by_endpoint.values()),
