@@ -41,7 +41,9 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: playwright's sync API keeps an event loop marked as running in
+# this thread while it is open, which would break every asyncio test collected after it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     reason = _missing()
     if reason is not None:
