@@ -101,6 +101,25 @@ async def test_the_callback_page_is_html_for_a_browser(settings: Settings) -> No
         assert row.state == accounts.CONNECTED
 
 
+async def test_reconnecting_links_back_to_the_admin_page_and_forgets_cached_lists(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, admin_password="admin-password-123") as h:
+        fetched = await h.gateway.get("/api/v1/info/pipelines", headers=api_headers)
+        assert fetched.headers["x-cache"] == "MISS"
+        assert (await h.gateway.get("/api/v1/info/pipelines", headers=api_headers)).headers[
+            "x-cache"
+        ] == "HIT"
+
+        callback = await _consent(h)
+        page = await h.gateway.get(callback, headers={"Accept": "text/html"})
+
+        assert page.status_code == 200
+        assert 'href="/admin"' in page.text
+        after = await h.gateway.get("/api/v1/info/pipelines", headers=api_headers)
+        assert after.headers["x-cache"] == "MISS"
+
+
 async def test_a_replayed_state_is_rejected(settings: Settings) -> None:
     async with connected_gateway(settings, connect_account=False) as h:
         callback = await _consent(h)

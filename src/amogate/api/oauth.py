@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from amogate.api import envelope
-from amogate.api.deps import amo_of
+from amogate.api.deps import amo_of, settings_of
 from amogate.connection import connect
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
@@ -18,14 +18,15 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-def _page(title: str, text: str, *, status: int, ok: bool) -> HTMLResponse:
+def _page(title: str, text: str, *, status: int, ok: bool, admin: bool = False) -> HTMLResponse:
     colour = "#1a7f37" if ok else "#b42318"
+    back = ' · <a href="/admin">Admin page</a>' if admin else ""
     body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>{escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}}
 h1{{color:{colour};font-size:1.4rem}}</style></head><body>
 <h1>{escape(title)}</h1><p>{escape(text)}</p>
-<p><a href="/oauth/status">Connection status</a></p></body></html>"""
+<p><a href="/oauth/status">Connection status</a>{back}</p></body></html>"""
     return HTMLResponse(body, status_code=status)
 
 
@@ -48,6 +49,8 @@ async def callback(
     error: str | None = None,
 ) -> Response:
     amo = amo_of(request)
+    admin_password = settings_of(request).admin_password
+    admin = bool(admin_password and admin_password.get_secret_value())
     try:
         await connect.consume_state(amo, state)
         if error:
@@ -59,7 +62,12 @@ async def callback(
     except connect.ConnectError as exc:
         if _wants_json(request):
             return envelope.error(exc.status, exc.message)
-        return _page("amoCRM was not connected", exc.message, status=exc.status, ok=False)
+        return _page(
+            "amoCRM was not connected", exc.message, status=exc.status, ok=False, admin=admin
+        )
+    info = getattr(request.app.state, "info", None)
+    if info is not None:
+        info.invalidate()  # a (re)connected account may be another one: forget its lists
     data = {
         "base_domain": connected.base_domain,
         "account_name": connected.account_name,
@@ -74,6 +82,7 @@ async def callback(
         "this page.",
         status=200,
         ok=True,
+        admin=admin,
     )
 
 
