@@ -52,6 +52,7 @@ class Delivery:
     lead_name: str
     contact_name: str
     api_key_id: str | None
+    request_id: str | None  # the X-Request-ID of the intake request, for log correlation
     attempts: int
     created_at: datetime
     updated_at: datetime
@@ -93,6 +94,7 @@ def _delivery(row: Row[Any]) -> Delivery:
         lead_name=m["lead_name"],
         contact_name=m["contact_name"],
         api_key_id=m["api_key_id"],
+        request_id=m["request_id"],
         attempts=m["attempts"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],

@@ -494,7 +494,12 @@ class Deliverer:
                 note_id=note_id,
                 note_error=note_error,
             )
-        log.info("delivery.delivered", delivery_id=delivery.id, lead_id=delivery.amo_lead_id)
+        log.info(
+            "delivery.delivered",
+            delivery_id=delivery.id,
+            request_id=delivery.request_id,
+            lead_id=delivery.amo_lead_id,
+        )
 
     async def _fail(
         self,
@@ -521,7 +526,9 @@ class Deliverer:
             await store.mark_failed(
                 conn, delivery.id, owner=self.owner, now=self.clock(), error=error, details=details
             )
-        log.warning("delivery.failed", delivery_id=delivery.id, reason=error)
+        log.warning(
+            "delivery.failed", delivery_id=delivery.id, request_id=delivery.request_id, reason=error
+        )
 
     async def _reschedule(
         self,
@@ -552,6 +559,15 @@ class Deliverer:
                     outcome=failure.outcome,
                     http_status=failure.http_status,
                     detail=failure.detail,
+                )
+                log.warning(
+                    "delivery.attempt.failed",
+                    delivery_id=delivery.id,
+                    request_id=delivery.request_id,
+                    step=step,
+                    outcome=failure.outcome,
+                    status=failure.http_status,
+                    retry_at=decision.retry_at,
                 )
                 if decision.retry_at is None:
                     await store.mark_failed(
@@ -596,6 +612,7 @@ class Deliverer:
                 auth=BearerAuth(self.amo.tokens),
                 limiter=self.amo.limiter.with_max_wait(self.max_pause_wait),
                 transport=self.amo.transport,
+                on_call=self.amo.on_call,
             )
             self._client_base = base
         return self._client
