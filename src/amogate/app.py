@@ -161,6 +161,12 @@ def _document_envelope(app: FastAPI) -> None:
                 "details": {"type": "object"},
             },
         }
+        # Hand-written request bodies (the lead body) carry their models in `$defs` but refer
+        # to them as #/components/schemas/<model>: publish them there so every $ref resolves.
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                for media in operation.get("requestBody", {}).get("content", {}).values():
+                    components.update(media.get("schema", {}).get("$defs", {}))
         app.openapi_schema = schema
         return schema
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -155,3 +156,17 @@ async def test_openapi_documents_the_envelope_and_the_lead_body(
     assert "lead" in json.dumps(body)
     docs = await client.get("/docs")
     assert docs.status_code == 200
+
+
+async def test_every_reference_in_openapi_resolves_inside_the_document(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    text = json.dumps(schema)
+    references = set(re.findall(r'"\$ref": "#/([^"]+)"', text))
+    assert "components/schemas/LeadIn" in references  # the lead body's models are referenced
+    for reference in references:
+        node = schema
+        for part in reference.split("/"):
+            assert part in node, f"#/{reference} does not resolve"
+            node = node[part]
