@@ -170,3 +170,21 @@ async def test_every_reference_in_openapi_resolves_inside_the_document(
         for part in reference.split("/"):
             assert part in node, f"#/{reference} does not resolve"
             node = node[part]
+
+
+async def test_openapi_bounds_the_lead_price_as_the_gateway_enforces_it(
+    client: httpx.AsyncClient, api_headers: dict[str, str]
+) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    price = schema["components"]["schemas"]["LeadIn"]["properties"]["price"]
+    bounded = [member for member in price["anyOf"] if member.get("type") != "null"]
+    assert bounded
+    for member in bounded:
+        assert member.get("minimum") == 0, member  # JSON Schema's keywords, not pydantic's ge/le
+        maximum = int(member["maximum"])
+    lead = {"lead": {"name": "Big deal", "price": maximum + 1}, "contact": {"name": "Aziz"}}
+    response = await client.post("/api/v1/leads/unsorted", json=lead, headers=api_headers)
+    assert response.status_code == 422
+    assert response.json()["details"] == {
+        "lead.price": f"Input should be less than or equal to {maximum}"
+    }
