@@ -195,7 +195,7 @@ class RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid = pid
         self.peak_kb = 0
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def _tree(self) -> list[int]:
         pids, todo = [], [self.pid]
@@ -208,7 +208,7 @@ class RssSampler(threading.Thread):
         return pids
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._done.is_set():
             total = 0
             for pid in self._tree():
                 try:
@@ -218,10 +218,10 @@ class RssSampler(threading.Thread):
                 except OSError:
                     pass
             self.peak_kb = max(self.peak_kb, total)
-            self._stop.wait(0.05)
+            self._done.wait(0.05)
 
     def stop(self) -> float:
-        self._stop.set()
+        self._done.set()
         self.join()
         return self.peak_kb / 1024
 

@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amogate.api.auth import Principal
 from amogate.api.envelope import error, success
@@ -71,7 +72,9 @@ class LeadIntake:
         delivery_id = uuid.uuid4().hex
         now = self.clock()
         digest = body_hash(json.loads(await request.body())) if key else ""
-        async with self.database.transaction() as conn:
+        request_id = getattr(request.state, "request_id", None)
+
+        async def store_lead(conn: AsyncConnection) -> idempotency.IdempotencyRecord | None:
             earlier = None
             if key is not None:
                 earlier = await idempotency.claim(
@@ -91,10 +94,14 @@ class LeadIntake:
                     lead_name=lead.lead.name,
                     contact_name=mapping.contact_name(payload["contact"]),
                     api_key_id=principal.key_id,
-                    request_id=request.headers.get("x-request-id"),
+                    request_id=request_id,
                     now=now,
                     give_up_at=now + timedelta(hours=self.settings.delivery_max_age_hours),
                 )
+            return earlier
+
+        # Committed (with other requests' leads, in one transaction) before we go on.
+        earlier = await self.database.grouped(store_lead)
         if earlier is not None:
             return await self._replay(earlier, digest)
         log.info("lead.accepted", delivery_id=delivery_id)
@@ -167,6 +174,8 @@ class LeadIntake:
         )
 
     async def wait(self, delivery_id: str, seconds: float) -> store.Delivery | None:
+        if seconds <= 0:
+            return None  # LEAD_SYNC_TIMEOUT=0: always answer "queued", without a read
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         event = self.signals.watch(delivery_id)
