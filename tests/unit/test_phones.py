@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from amogate.errors import ValidationFailed
 from amogate.leads.phones import PhoneWithoutDigits, normalize_phone
+from amogate.leads.schemas import parse_lead_request
 
 
 @pytest.mark.parametrize(
@@ -23,3 +25,21 @@ def test_phones_become_e164_or_stay_as_given(raw: str, expected: str) -> None:
 def test_a_phone_without_digits_is_refused() -> None:
     with pytest.raises(PhoneWithoutDigits):
         normalize_phone("call me", "UZ")
+
+
+@pytest.mark.parametrize("raw", ["²", "①②③", "⁹⁰¹"])
+def test_a_phone_of_digit_like_signs_is_refused_at_validation_as_at_delivery(raw: str) -> None:
+    # Validation once counted "²" as a digit while normalisation refused it at delivery (a 500).
+    with pytest.raises(PhoneWithoutDigits):
+        normalize_phone(raw, "UZ")
+    for contact in ({"phone": raw}, {"phones": [raw]}):
+        with pytest.raises(ValidationFailed) as refused:
+            parse_lead_request({"lead": {"name": "Buyurtma"}, "contact": contact})
+        assert set(refused.value.details.values()) == {"Phone number must contain digits"}
+
+
+@pytest.mark.parametrize("raw", ["٩٠١٢٣٤٥٦٧", "９０１２３４５６７"])
+def test_phones_in_other_scripts_digits_are_read(raw: str) -> None:
+    request = parse_lead_request({"lead": {"name": "Buyurtma"}, "contact": {"phone": raw}})
+    assert request.contact.phone is not None
+    assert normalize_phone(request.contact.phone, "UZ") == "+998901234567"

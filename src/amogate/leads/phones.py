@@ -11,6 +11,13 @@ class PhoneWithoutDigits(ValueError):
     pass
 
 
+def has_digits(text: str) -> bool:
+    """Decimal digits of any script (what phonenumbers can read); the request validator and
+    `normalize_phone` share this, so no accepted phone is refused at delivery. (`str.isdigit`
+    also counts "²" or "①", which no phone parser reads.)"""
+    return re.search(r"\d", text) is not None
+
+
 def normalize_phone(raw: str, default_region: str) -> str:
     """`90 123-45-67` (region UZ) -> `+998901234567`.
 
@@ -18,7 +25,7 @@ def normalize_phone(raw: str, default_region: str) -> str:
     given (trimmed): a lead is never lost to a phone typo. No digits at all -> PhoneWithoutDigits.
     """
     text = raw.strip()
-    if not re.search(r"\d", text):
+    if not has_digits(text):
         raise PhoneWithoutDigits("Phone number must contain digits")
     candidate = text
     # "00998..." is the international prefix written out; "8 9..." stays as regional input.

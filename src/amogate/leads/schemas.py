@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from amogate.errors import ValidationFailed
-from amogate.leads.phones import PhoneWithoutDigits
+from amogate.leads.phones import PhoneWithoutDigits, has_digits
 
 MAX_TEXT = 255
 MAX_URL = 2048
@@ -130,7 +130,7 @@ class PhoneIn(_Model):
     @field_validator("value")
     @classmethod
     def _has_digits(cls, value: str) -> str:
-        if not any(ch.isdigit() for ch in value):
+        if not has_digits(value):
             raise PhoneWithoutDigits("Phone number must contain digits")
         return value
 
@@ -165,7 +165,7 @@ class ContactIn(_Model):
     @field_validator("phone")
     @classmethod
     def _phone_has_digits(cls, value: str | None) -> str | None:
-        if value and not any(ch.isdigit() for ch in value):
+        if value and not has_digits(value):
             raise PhoneWithoutDigits("Phone number must contain digits")
         return value or None
 
