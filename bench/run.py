@@ -40,6 +40,8 @@ KEY = "bench-admin-key-0123456789"
 RATE_LIMIT = 7
 BATCH = 50  # leads per unsorted/forms request and notes per notes request (the worker's max)
 BACKLOG = 2000
+# HTTP processes of `amogate serve` (its default, 1); set by --processes.
+PROCESSES = {"n": 1}
 
 LEAD_BODY: dict[str, Any] = {
     "source": "bench",
@@ -131,6 +133,8 @@ def gateway(folder: Path, sandbox: SandboxServer, *args: str, **env: str) -> Ite
         "127.0.0.1",
         "--port",
         str(port),
+        "--processes",
+        str(PROCESSES["n"]),
         *args,
         env=gateway_env(folder, AMO_BASE_URL=sandbox.url, **env),
         log="gateway.log",
@@ -453,7 +457,11 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--only", default=",".join(SCENARIOS))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="amogate serve --processes (default: 1)"
+    )
     args = parser.parse_args()
+    PROCESSES["n"] = args.processes
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is not installed (apt-get install wrk)")
     summary = Summary()
@@ -470,8 +478,11 @@ def main() -> None:
     print()
     print(render(stats))
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    setup = {"serve_processes": args.processes, "sandbox_rate_limit": RATE_LIMIT}
     args.out.write_text(
-        json.dumps({"machine": machine(), "runs": summary.runs, "stats": stats}, indent=2)
+        json.dumps(
+            {"machine": machine(), "setup": setup, "runs": summary.runs, "stats": stats}, indent=2
+        )
     )
     print(f"\nmachine: {machine()}\nwritten: {args.out}")
 

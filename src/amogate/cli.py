@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, NoReturn
+import os
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -11,6 +12,9 @@ from pydantic import ValidationError
 from amogate import __version__
 from amogate.commands import auth, check, deliveries, keys, worker
 from amogate.settings import Settings
+
+RUN_WORKER_ENV = "AMOGATE_RUN_WORKER"
+APP_FACTORY = "amogate.app:create_app_from_environment"
 
 app = typer.Typer(
     name="amogate",
@@ -92,6 +96,15 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Do not run the delivery worker in this process.")
     ] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="HTTP processes sharing the port (each with a delivery worker unless "
+            "--no-worker); up to the number of cores.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the gateway (HTTP API and, unless --no-worker, the delivery worker)."""
     import uvicorn
@@ -108,6 +121,9 @@ def serve(
         error_log_path=settings.error_log_path if settings.log_errors else None,
     )
     check_database(settings)
+    if settings.is_sqlite and processes > 1:
+        # Migrate once here rather than in every process at the same moment.
+        asyncio.run(_upgrade(settings.database_url))
     if not settings.is_sqlite:
 
         async def schema_ok() -> bool:
@@ -119,17 +135,33 @@ def serve(
 
         if not asyncio.run(schema_ok()):
             fail("the database schema is not up to date: run `amogate db upgrade`")
+    options: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": True,
+        "server_header": False,
+    }
+    if processes > 1:
+        # Each process builds its own app from the same (already validated) configuration.
+        os.environ[RUN_WORKER_ENV] = "0" if no_worker else "1"
+        uvicorn.run(APP_FACTORY, factory=True, workers=processes, **options)
+        return
     application = create_app(settings)
     application.state.run_worker = not no_worker
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        server_header=False,
-    )
+    uvicorn.run(application, **options)
+
+
+async def _upgrade(database_url: str) -> None:
+    from amogate.storage import migrate
+    from amogate.storage.db import Database
+
+    db = Database(database_url)
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
 
 
 @db_app.command("upgrade")
