@@ -16,6 +16,8 @@ from amogate.leads.schemas import parse_lead_request
         ("00998901234567", "+998901234567"),
         ("+7 (999) 555-11-22", "+79995551122"),
         ("12", "12"),  # digits but not a possible number: sent as given
+        # Its E.164 form "+20000000000" would read back as +2000000000: sent as given.
+        ("00200000000000", "00200000000000"),
     ],
 )
 def test_phones_become_e164_or_stay_as_given(raw: str, expected: str) -> None:

@@ -22,7 +22,9 @@ def normalize_phone(raw: str, default_region: str) -> str:
     """`90 123-45-67` (region UZ) -> `+998901234567`.
 
     A number that cannot be parsed or is not a possible number but has digits is returned as
-    given (trimmed): a lead is never lost to a phone typo. No digits at all -> PhoneWithoutDigits.
+    given (trimmed): a lead is never lost to a phone typo. So is one whose E.164 form would read
+    back as another number (national prefixes inside it, as in "00200000000000"). No digits at
+    all -> PhoneWithoutDigits.
     """
     text = raw.strip()
     if not has_digits(text):
@@ -37,4 +39,13 @@ def normalize_phone(raw: str, default_region: str) -> str:
         return text
     if not phonenumbers.is_possible_number(parsed):
         return text
-    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    e164 = str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    return e164 if _reads_back(e164) else text
+
+
+def _reads_back(e164: str) -> bool:
+    try:
+        again = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return bool(phonenumbers.format_number(again, phonenumbers.PhoneNumberFormat.E164) == e164)
