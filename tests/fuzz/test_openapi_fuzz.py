@@ -79,7 +79,7 @@ CASES = [(label, GenerationMode.POSITIVE) for label in sorted(OPERATIONS)] + [
 HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=300)
 EXTRA_HEADERS = st.dictionaries(
     st.sampled_from(["Idempotency-Key", "If-None-Match", "X-Request-ID", "Origin"]),
-    st.one_of(HEADER_TEXT, st.just('"*"'), st.just("https://shop.example")),
+    st.one_of(HEADER_TEXT, st.just("*"), st.just("https://shop.example")),
     max_size=4,
 )
 
