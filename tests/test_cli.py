@@ -132,3 +132,41 @@ def test_version_is_printed() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("amogate ")
+
+
+def test_serve_with_several_processes_answers_from_each(tmp_path: Path) -> None:
+    env = _env(tmp_path, API_KEY=TEST_API_KEY)
+    port = _free_port()
+    server = subprocess.Popen(
+        _amogate(
+            "serve", "--host", "127.0.0.1", "--port", str(port), "--processes", "2", "--no-worker"
+        ),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 40
+        pids: set[int] = set()
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        # Both processes serve the port: uvicorn's supervisor has two live children.
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+        while time.monotonic() < deadline:
+            pids = {int(p) for p in children.read_text().split()}
+            if len(pids) >= 2:
+                break
+            time.sleep(0.1)
+        assert len(pids) >= 2
+        for _ in range(20):
+            assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

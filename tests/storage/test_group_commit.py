@@ -93,3 +93,56 @@ async def test_a_unit_error_reaches_its_caller() -> None:
             await db.grouped(broken)
     finally:
         await db.dispose()
+
+
+async def test_grouped_rows_go_in_multi_row_statements_and_a_bad_row_fails_alone(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    statements = 0
+
+    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+    def _count(_c: object, _cur: object, statement: str, *_args: object) -> None:
+        nonlocal statements
+        if statement.lstrip().upper().startswith("INSERT INTO RATE_COUNTERS"):
+            statements += 1
+
+    try:
+        await migrate.upgrade(db)
+        await db.grouped(_unit(0))  # b0 exists: inserting it again must fail, alone
+        statements = 0
+        rows = [{"bucket": f"b{n}", "window_start": 0, "count": n} for n in range(60)]
+        outcomes = await asyncio.gather(
+            *(db.grouped_insert(rate_counters, row) for row in rows), return_exceptions=True
+        )
+        assert isinstance(outcomes[0], Exception)  # the duplicate of b0
+        assert outcomes[1:] == [None] * 59
+        async with db.read() as conn:
+            total = (await conn.execute(select(func.count()).select_from(rate_counters))).scalar()
+        assert total == 60
+        # One multi-row attempt (rolled back by the duplicate), then one insert per row.
+        assert statements <= 61
+    finally:
+        await db.dispose()
+
+
+async def test_grouped_rows_without_conflict_share_one_statement(database_url: str) -> None:
+    db = Database(database_url)
+    inserts = 0
+
+    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+    def _count(_c: object, _cur: object, statement: str, *_args: object) -> None:
+        nonlocal inserts
+        if statement.lstrip().upper().startswith("INSERT INTO RATE_COUNTERS"):
+            inserts += 1
+
+    try:
+        await migrate.upgrade(db)
+        rows = [{"bucket": f"r{n}", "window_start": 0, "count": n} for n in range(100)]
+        await asyncio.gather(*(db.grouped_insert(rate_counters, row) for row in rows))
+        async with db.read() as conn:
+            total = (await conn.execute(select(func.count()).select_from(rate_counters))).scalar()
+        assert total == 100
+        assert inserts < 20, f"{inserts} INSERT statements for 100 rows"
+    finally:
+        await db.dispose()

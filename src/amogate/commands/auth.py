@@ -8,7 +8,6 @@ forces one refresh under the same cross-process lock the gateway uses.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, NoReturn, TypeVar
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 
 import typer
 
+from amogate.commands.runtime import run_on_database
 from amogate.connection.service import AmoConnection
 from amogate.settings import Settings
 from amogate.storage.db import Database
@@ -57,25 +57,16 @@ def _settings() -> Settings:
 
 def _run(settings: Settings, action: Callable[[AmoConnection], Awaitable[T]]) -> T:
     """Run `action` with an `AmoConnection` on the configured database (schema up to date)."""
-    from amogate.storage import migrate
 
-    async def go() -> T:
-        db = Database(settings.database_url)
+    async def with_connection(db: Database) -> T:
+        amo = AmoConnection.create(settings, db)
         try:
-            if db.is_sqlite:
-                await migrate.upgrade(db)
-            elif not await migrate.is_up_to_date(db):
-                raise _Failed("the database schema is not up to date: run `amogate db upgrade`", 2)
-            amo = AmoConnection.create(settings, db)
-            try:
-                return await action(amo)
-            finally:
-                await amo.stop()
+            return await action(amo)
         finally:
-            await db.dispose()
+            await amo.stop()
 
     try:
-        return asyncio.run(go())
+        return run_on_database(settings.database_url, with_connection)
     except _Failed as exc:
         _fail(exc.message, exc.code)
 

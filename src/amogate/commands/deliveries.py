@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -11,6 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from amogate.api.leads import delivery_view
+from amogate.commands.runtime import run_on_database
 from amogate.storage import deliveries as store
 from amogate.storage.db import Database
 from amogate.worker import requeue
@@ -21,27 +21,13 @@ T = TypeVar("T")
 
 def _run(action: Callable[[Database, float], Awaitable[T]]) -> T:
     """Run `action(database, max_age_hours)` against the configured database."""
-    from amogate.cli import check_database, fail, load_settings
-    from amogate.storage import migrate
+    from amogate.cli import check_database, load_settings
 
     settings = load_settings()
     check_database(settings)
-
-    async def go() -> tuple[bool, T | None]:
-        db = Database(settings.database_url)
-        try:
-            if db.is_sqlite:
-                await migrate.upgrade(db)
-            elif not await migrate.is_up_to_date(db):
-                return False, None
-            return True, await action(db, settings.delivery_max_age_hours)
-        finally:
-            await db.dispose()
-
-    ok, result = asyncio.run(go())
-    if not ok:
-        fail("the database schema is not up to date: run `amogate db upgrade`")
-    return result  # type: ignore[return-value]
+    return run_on_database(
+        settings.database_url, lambda db: action(db, settings.delivery_max_age_hours)
+    )
 
 
 @app.command("list")

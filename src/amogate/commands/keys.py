@@ -6,7 +6,6 @@ info:read, deliveries:read, admin. Origins limit which browser sites may use the
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, NoReturn, TypeVar
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 import typer
 
 from amogate.api.auth import SCOPES, key_digest
+from amogate.commands.runtime import run_on_database
 from amogate.storage import api_keys
 from amogate.storage.db import Database
 
@@ -33,26 +33,10 @@ def _fail(message: str) -> NoReturn:
 def _run(action: Callable[[Database], Awaitable[T]]) -> T:
     """Run `action` against the configured database with an up-to-date schema."""
     from amogate.cli import check_database, load_settings
-    from amogate.storage import migrate
 
     settings = load_settings()
     check_database(settings)
-
-    async def go() -> tuple[bool, T | None]:
-        db = Database(settings.database_url)
-        try:
-            if db.is_sqlite:
-                await migrate.upgrade(db)
-            elif not await migrate.is_up_to_date(db):
-                return False, None
-            return True, await action(db)
-        finally:
-            await db.dispose()
-
-    ok, result = asyncio.run(go())
-    if not ok:
-        _fail("the database schema is not up to date: run `amogate db upgrade`")
-    return result  # type: ignore[return-value]
+    return run_on_database(settings.database_url, action)
 
 
 def _origin(value: str) -> str:

@@ -74,34 +74,40 @@ class LeadIntake:
         digest = body_hash(json.loads(await request.body())) if key else ""
         request_id = getattr(request.state, "request_id", None)
 
-        async def store_lead(conn: AsyncConnection) -> idempotency.IdempotencyRecord | None:
-            earlier = None
-            if key is not None:
-                earlier = await idempotency.claim(
-                    conn,
-                    api_key_id=principal.key_id,
-                    key=key,
-                    body_hash=digest,
-                    delivery_id=delivery_id,
-                    now=now,
-                    expires_at=now + IDEMPOTENCY_TTL,
-                )
+        delivery = {
+            "delivery_id": delivery_id,
+            "payload": payload,
+            "lead_name": lead.lead.name,
+            "contact_name": mapping.contact_name(payload["contact"]),
+            "api_key_id": principal.key_id,
+            "request_id": request_id,
+            "now": now,
+            "give_up_at": now + timedelta(hours=self.settings.delivery_max_age_hours),
+        }
+
+        async def claim_key_and_store(
+            conn: AsyncConnection,
+        ) -> idempotency.IdempotencyRecord | None:
+            assert key is not None
+            earlier = await idempotency.claim(
+                conn,
+                api_key_id=principal.key_id,
+                key=key,
+                body_hash=digest,
+                delivery_id=delivery_id,
+                now=now,
+                expires_at=now + IDEMPOTENCY_TTL,
+            )
             if earlier is None:
-                await store.insert_delivery(
-                    conn,
-                    delivery_id=delivery_id,
-                    payload=payload,
-                    lead_name=lead.lead.name,
-                    contact_name=mapping.contact_name(payload["contact"]),
-                    api_key_id=principal.key_id,
-                    request_id=request_id,
-                    now=now,
-                    give_up_at=now + timedelta(hours=self.settings.delivery_max_age_hours),
-                )
+                await store.insert_delivery(conn, **delivery)
             return earlier
 
         # Committed (with other requests' leads, in one transaction) before we go on.
-        earlier = await self.database.grouped(store_lead)
+        earlier = None
+        if key is None:
+            await store.insert_delivery_grouped(self.database, **delivery)
+        else:
+            earlier = await self.database.grouped(claim_key_and_store)
         if earlier is not None:
             return await self._replay(earlier, digest)
         log.info("lead.accepted", delivery_id=delivery_id)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -92,6 +93,11 @@ class Database:
             self._group = _GroupCommit(self, loop)
         return await self._group.submit(unit)
 
+    async def grouped_insert(self, table: Table, values: dict[str, Any]) -> None:
+        """Insert one row through the group commit: the rows of a batch go to the database in
+        one multi-row statement. Durable when it returns, like `grouped`."""
+        await self.grouped(_InsertRow(table, values))
+
     def _sqlite_writer(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
         if self._write_lock is None or self._write_lock[0] is not loop:
@@ -116,6 +122,31 @@ class Database:
 Unit = Callable[[AsyncConnection], Awaitable[Any]]
 
 
+@dataclass(frozen=True)
+class _InsertRow:
+    """A unit that only inserts a row: batched into one executemany per table."""
+
+    table: Table
+    values: dict[str, Any]
+
+    async def __call__(self, conn: AsyncConnection) -> None:
+        await conn.execute(insert(self.table).values(self.values))
+
+
+async def _run_batch(conn: AsyncConnection, units: list[Unit]) -> list[Any]:
+    """Run the units in order; plain row inserts go last, one statement per table."""
+    results: list[Any] = [None] * len(units)
+    rows: dict[Table, list[dict[str, Any]]] = {}
+    for i, unit in enumerate(units):
+        if isinstance(unit, _InsertRow):
+            rows.setdefault(unit.table, []).append(unit.values)
+        else:
+            results[i] = await unit(conn)
+    for table, values in rows.items():
+        await conn.execute(insert(table), values)
+    return results
+
+
 class _GroupCommit:
     MAX_BATCH = 200
 
@@ -138,10 +169,8 @@ class _GroupCommit:
             batch = self._pending[: self.MAX_BATCH]
             del self._pending[: self.MAX_BATCH]
             try:
-                results = []
                 async with self.database.transaction() as conn:
-                    for unit, _ in batch:
-                        results.append(await unit(conn))
+                    results = await _run_batch(conn, [unit for unit, _ in batch])
             except Exception:  # retried one by one below, so each unit fails alone
                 await self._one_by_one(batch)
                 continue

@@ -26,6 +26,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from amogate.storage.db import Database
 from amogate.storage.tables import deliveries, delivery_attempts
 
 QUEUED = "queued"
@@ -116,8 +117,7 @@ def _delivery(row: Row[Any]) -> Delivery:
 # --- intake -------------------------------------------------------------------------------------
 
 
-async def insert_delivery(
-    conn: AsyncConnection,
+def delivery_row(
     *,
     delivery_id: str,
     payload: dict[str, Any],
@@ -127,26 +127,35 @@ async def insert_delivery(
     request_id: str | None,
     now: datetime,
     give_up_at: datetime,
-) -> None:
-    await conn.execute(
-        insert(deliveries).values(
-            id=delivery_id,
-            account_key="default",
-            status=QUEUED,
-            step=STEP_FORM,
-            payload=payload,
-            lead_name=lead_name[:255],
-            contact_name=contact_name[:255],
-            api_key_id=api_key_id,
-            request_id=request_id[:128] if request_id else None,
-            attempts=0,
-            created_at=now,
-            updated_at=now,
-            next_attempt_at=now,
-            give_up_at=give_up_at,
-            outcome_unknown=False,
-        )
-    )
+) -> dict[str, Any]:
+    """A new queued delivery, as a row of `deliveries`."""
+    return {
+        "id": delivery_id,
+        "account_key": "default",
+        "status": QUEUED,
+        "step": STEP_FORM,
+        "payload": payload,
+        "lead_name": lead_name[:255],
+        "contact_name": contact_name[:255],
+        "api_key_id": api_key_id,
+        "request_id": request_id[:128] if request_id else None,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+        "next_attempt_at": now,
+        "give_up_at": give_up_at,
+        "outcome_unknown": False,
+    }
+
+
+async def insert_delivery(conn: AsyncConnection, **fields: Any) -> None:
+    """Insert a new delivery inside the caller's transaction (fields: see `delivery_row`)."""
+    await conn.execute(insert(deliveries).values(delivery_row(**fields)))
+
+
+async def insert_delivery_grouped(database: Database, **fields: Any) -> None:
+    """Insert a new delivery through the group commit; durable when it returns."""
+    await database.grouped_insert(deliveries, delivery_row(**fields))
 
 
 # --- reading ------------------------------------------------------------------------------------
