@@ -66,7 +66,11 @@ def test_gateway_processes_share_one_request_budget(tmp_path: Path, database_url
             gateways = [
                 stack.enter_context(
                     running_gateway(
-                        tmp_path, "--no-worker", port=free_port(), log_name=f"gw{n}.log", **settings
+                        tmp_path,
+                        "--no-worker",
+                        port=free_port(),
+                        log_name=f"gw{n}.log",
+                        environment=settings,
                     )
                 )
                 for n in range(GATEWAYS)

@@ -95,8 +95,8 @@ def test_two_instances_and_a_worker_deliver_each_lead_once_within_the_budget(
     with SandboxServer(rate_limit=7, access_token_ttl=4, long_lived_token=viewer) as sandbox:
         env["AMO_BASE_URL"] = sandbox.url
         with (
-            running_gateway(tmp_path, log_name="a.log", **env) as first,
-            running_gateway(tmp_path, log_name="b.log", **env) as second,
+            running_gateway(tmp_path, log_name="a.log", environment=env) as first,
+            running_gateway(tmp_path, log_name="b.log", environment=env) as second,
             running_worker(tmp_path, **env),
         ):
             connect_through_browser_flow(first, sandbox.url)

@@ -83,7 +83,11 @@ def test_two_gateways_refresh_one_at_a_time_under_load(tmp_path: Path, database_
             gateways = [
                 stack.enter_context(
                     running_gateway(
-                        tmp_path, "--no-worker", port=free_port(), log_name=f"gw{n}.log", **settings
+                        tmp_path,
+                        "--no-worker",
+                        port=free_port(),
+                        log_name=f"gw{n}.log",
+                        environment=settings,
                     )
                 )
                 for n in (1, 2)

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,10 +60,17 @@ def gateway_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def running_gateway(
-    tmp_path: Path, *args: str, port: int | None = None, log_name: str = "gateway.log", **env: str
+    tmp_path: Path,
+    *args: str,
+    port: int | None = None,
+    log_name: str = "gateway.log",
+    environment: Mapping[str, str] | None = None,
+    **env: str,
 ) -> Iterator[str]:
-    """`amogate serve` as a real process; yields its base URL; terminates it afterwards."""
+    """`amogate serve` as a real process; yields its base URL; terminates it afterwards.
+    Its environment: `gateway_env` plus `environment` plus `env`."""
     port = port or free_port()
+    env = {**(environment or {}), **env}
     log = (tmp_path / log_name).open("ab")
     process = subprocess.Popen(
         [
