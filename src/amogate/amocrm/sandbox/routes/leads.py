@@ -9,7 +9,8 @@ contact lists (amoCRM hides them until acceptance).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,31 +32,43 @@ from amogate.amocrm.sandbox.validation import Validation, read_batch, request_id
 from amogate.amocrm.sandbox.values import field_text
 
 JSON = dict[str, Any]
+D = TypeVar("D")
 
 
-async def create_leads(request: Request) -> Response:
+async def _create_batch(
+    request: Request,
+    entity: str,
+    draft_of: Callable[[Any, JSON, Any], D],
+    save: Callable[[Any, D], Any],
+) -> Response:
+    """amoCRM's batch create: validate every item (400 listing each failing one), then save
+    them all and answer their ids with the `request_id`s echoed."""
     state = state_of(request)
     items = await read_batch(request)
     validation = Validation()
-    drafts = []
+    drafts: list[tuple[str, D]] = []
     for index, item in enumerate(items):
         errors = validation.item(request_id_of(item, index))
         if not isinstance(item, dict):
             errors.invalid_type("", "array")
             continue
-        drafts.append((request_id_of(item, index), lead_draft(state, item, errors)))
+        drafts.append((request_id_of(item, index), draft_of(state, item, errors)))
     validation.raise_if_failed()
     created = []
     for request_id, draft in drafts:
-        lead = save_lead(state, draft)
+        saved = save(state, draft)
         created.append(
             {
-                "id": lead.id,
+                "id": saved.id,
                 "request_id": request_id,
-                "_links": render.href(state, f"leads/{lead.id}"),
+                "_links": render.href(state, f"{entity}/{saved.id}"),
             }
         )
-    return hal({"_links": render.href(state, "leads"), "_embedded": {"leads": created}})
+    return hal({"_links": render.href(state, entity), "_embedded": {entity: created}})
+
+
+async def create_leads(request: Request) -> Response:
+    return await _create_batch(request, "leads", lead_draft, save_lead)
 
 
 async def list_leads(request: Request) -> Response:
@@ -79,28 +92,7 @@ async def get_lead(request: Request) -> Response:
 
 
 async def create_contacts(request: Request) -> Response:
-    state = state_of(request)
-    items = await read_batch(request)
-    validation = Validation()
-    drafts = []
-    for index, item in enumerate(items):
-        errors = validation.item(request_id_of(item, index))
-        if not isinstance(item, dict):
-            errors.invalid_type("", "array")
-            continue
-        drafts.append((request_id_of(item, index), contact_draft(state, item, errors)))
-    validation.raise_if_failed()
-    created = []
-    for request_id, draft in drafts:
-        contact = save_contact(state, draft)
-        created.append(
-            {
-                "id": contact.id,
-                "request_id": request_id,
-                "_links": render.href(state, f"contacts/{contact.id}"),
-            }
-        )
-    return hal({"_links": render.href(state, "contacts"), "_embedded": {"contacts": created}})
+    return await _create_batch(request, "contacts", contact_draft, save_contact)
 
 
 async def list_contacts(request: Request) -> Response:
