@@ -15,9 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from amogate.amocrm.sandbox.pagination import Page, links
 from amogate.amocrm.sandbox.responses import hal, no_content, problem
-from amogate.amocrm.sandbox.routes.common import path_id, state_of, with_parts
+from amogate.amocrm.sandbox.routes.common import listing, path_id, state_of, with_parts
 from amogate.amocrm.sandbox.seed import ACCOUNT_CREATED_AT, ADMIN_USER_ID, make_field
 from amogate.amocrm.sandbox.validation import Validation, read_batch, request_id_of
 
@@ -109,22 +108,10 @@ async def account(request: Request) -> Response:
 
 async def users(request: Request) -> Response:
     state = state_of(request)
-    page = Page.of(request)
     rows = [
         {**u, "_links": _self(state.config.base_url, f"users/{u['id']}")} for u in state.seed.users
     ]
-    chunk = page.slice(rows)
-    if not chunk:
-        return no_content()
-    return hal(
-        {
-            "_total_items": len(rows),
-            "_page": page.page,
-            "_page_count": page.count(len(rows)),
-            "_links": links(state.config.base_url, request, page, len(rows)),
-            "_embedded": {"users": chunk},
-        }
-    )
+    return listing(request, rows, "users", totals=True)
 
 
 async def pipelines(request: Request) -> Response:
@@ -172,19 +159,7 @@ async def list_fields(request: Request) -> Response:
     rows = [f for f in state.custom_fields[entity_type] if not wanted or f["type"] in wanted]
     if request.query_params.get("order[sort]") == "desc":
         rows = sorted(rows, key=lambda f: f["sort"], reverse=True)
-    page = Page.of(request)
-    chunk = page.slice(rows)
-    if not chunk:
-        return no_content()
-    return hal(
-        {
-            "_total_items": len(rows),
-            "_page": page.page,
-            "_page_count": page.count(len(rows)),
-            "_links": links(state.config.base_url, request, page, len(rows)),
-            "_embedded": {"custom_fields": chunk},
-        }
-    )
+    return listing(request, rows, "custom_fields", totals=True)
 
 
 async def get_field(request: Request) -> Response:
