@@ -19,12 +19,12 @@ import pytest
 from amogate.amocrm.sandbox.config import SandboxConfig
 from amogate.amocrm.sandbox.runner import SandboxServer
 from amogate.amocrm.sandbox.tokens import make_long_lived_token
-from tests.acceptance.test_token_race import amogate
-from tests.support.processes import free_port, gateway_env, running_gateway
+from tests.conftest import TEST_API_KEY
+from tests.support.processes import free_port, gateway_env, run_amogate, running_gateway
 
 pytestmark = pytest.mark.slow
 
-API_KEY = {"X-API-KEY": "test-admin-key-0123456789"}
+API_KEY = {"X-API-KEY": TEST_API_KEY}
 RATE_LIMIT = 7
 GATEWAYS = 3
 LOAD_S = 12.0
@@ -60,7 +60,7 @@ def test_gateway_processes_share_one_request_budget(tmp_path: Path, database_url
             "AMO_LONG_LIVED_TOKEN": token,
         }
         if not database_url.startswith("sqlite"):
-            upgraded = amogate(tmp_path, gateway_env(tmp_path, **settings), "db", "upgrade")
+            upgraded = run_amogate(tmp_path, gateway_env(tmp_path, **settings), "db", "upgrade")
             assert upgraded.returncode == 0, upgraded.stderr
         with ExitStack() as stack:
             gateways = [

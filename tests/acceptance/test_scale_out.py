@@ -4,8 +4,6 @@ database in front of one amoCRM (the sandbox, at amoCRM's budget of 7 requests/s
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,6 +17,7 @@ from tests.conftest import TEST_API_KEY
 from tests.support.processes import (
     connect_through_browser_flow,
     gateway_env,
+    run_amogate,
     running_gateway,
     running_worker,
 )
@@ -80,14 +79,7 @@ def test_two_instances_and_a_worker_deliver_each_lead_once_within_the_budget(
         "AMO_REDIRECT_URI": "http://localhost:9095/oauth/callback",
         "DELIVERY_RETRY_BASE_SECONDS": "1",
     }
-    upgrade = subprocess.run(
-        [sys.executable, "-m", "amogate", "db", "upgrade"],
-        env=gateway_env(tmp_path, **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    upgrade = run_amogate(tmp_path, gateway_env(tmp_path, **env), "db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
     viewer = "scale-out-viewer-token"
     # Access tokens live 4 s and leads arrive in waves over ~20 s, so the run crosses several

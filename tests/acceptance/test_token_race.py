@@ -8,8 +8,6 @@ Run with -s to see the measured numbers.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -20,35 +18,24 @@ import httpx
 import pytest
 
 from amogate.amocrm.sandbox.runner import SandboxServer
-from tests.support.processes import free_port, gateway_env, running_gateway
+from tests.conftest import TEST_API_KEY
+from tests.support.processes import free_port, gateway_env, run_amogate, running_gateway
 
 pytestmark = pytest.mark.slow
 
-API_KEY = {"X-API-KEY": "test-admin-key-0123456789"}
+API_KEY = {"X-API-KEY": TEST_API_KEY}
 ACCESS_TOKEN_TTL_S = 3
 LOAD_S = 24.0
 CLIENTS_PER_GATEWAY = 4
 
 
-def amogate(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "amogate", *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def connect_account(tmp_path: Path, env: dict[str, str], sandbox: SandboxServer) -> None:
     """What an operator does on a server without a browser."""
     if not env["DATABASE_URL"].startswith("sqlite"):
-        upgraded = amogate(tmp_path, env, "db", "upgrade")
+        upgraded = run_amogate(tmp_path, env, "db", "upgrade")
         assert upgraded.returncode == 0, upgraded.stderr
     code = httpx.post(f"{sandbox.url}/_sandbox/authorize", json={}).json()["code"]
-    exchanged = amogate(tmp_path, env, "auth", "exchange", code)
+    exchanged = run_amogate(tmp_path, env, "auth", "exchange", code)
     assert exchanged.returncode == 0, exchanged.stderr
     assert exchanged.stdout.startswith("connected to ")
 

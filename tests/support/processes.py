@@ -14,6 +14,21 @@ from pathlib import Path
 import httpx
 
 
+def run_amogate(
+    tmp_path: Path, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """One `amogate ...` command as a real process (output captured, never raises)."""
+    return subprocess.run(
+        [sys.executable, "-m", "amogate", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
