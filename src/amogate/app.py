@@ -21,7 +21,11 @@ from amogate.api import diagnostics, health, info, leads, oauth, ready
 from amogate.api import metrics as metrics_api
 from amogate.api.auth import ApiKeyAuthenticator, KeyOriginsCORSMiddleware
 from amogate.api.errors import install_error_handlers
-from amogate.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from amogate.api.middleware import (
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    TrailingSlashMiddleware,
+)
 from amogate.connection.service import AmoConnection
 from amogate.info.source import info_cache_for
 from amogate.metrics import GatewayMetrics, MetricsMiddleware
@@ -102,6 +106,7 @@ def create_app(
         openapi_url="/openapi.json",
         redoc_url=None,
     )
+    app.router.redirect_slashes = False  # TrailingSlashMiddleware makes both one route
     app.state.settings = settings
     app.state.authenticator = ApiKeyAuthenticator(settings.api_key.get_secret_value())
     app.state.lead_intake = None
@@ -118,9 +123,9 @@ def create_app(
     app.include_router(ready.router)
     app.include_router(metrics_api.router)
 
-    # Middleware runs outside-in in reverse order of adding: metrics, request id, then CORS
-    # (so preflights are answered before the body limit), then the body limit. CORS allows
-    # CORS_ALLOWED_ORIGINS plus the origins listed on active API keys.
+    # Middleware runs outside-in in reverse order of adding: trailing slash, metrics, request id,
+    # then CORS (so preflights are answered before the body limit), then the body limit. CORS
+    # allows CORS_ALLOWED_ORIGINS plus the origins listed on active API keys.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         KeyOriginsCORSMiddleware,
@@ -139,6 +144,7 @@ def create_app(
     )
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=gateway_metrics)
+    app.add_middleware(TrailingSlashMiddleware)
     _document_envelope(app)
     return app
 

@@ -8,10 +8,39 @@ from typing import Any
 
 import httpx
 
+from amogate.leads.mapping import AccountFields
 from tests.support.gateway import Harness
 
 JSON = dict[str, Any]
 URL = "/api/v1/leads/unsorted"
+
+# Field lists in amoCRM's read shape (amocrm-api.md §4.3).
+LEAD_FIELDS: list[JSON] = [
+    {"id": 789, "name": "Company name", "code": None, "type": "text", "enums": None},
+    {
+        "id": 790,
+        "name": "Product",
+        "code": None,
+        "type": "select",
+        "enums": [{"id": 1, "value": "Premium"}, {"id": 2, "value": "Standard"}],
+    },
+    {
+        "id": 791,
+        "name": "Interests",
+        "code": None,
+        "type": "multiselect",
+        "enums": [{"id": 11, "value": "Courses"}, {"id": 12, "value": "Service"}],
+    },
+    {"id": 801, "name": "utm_source", "code": "UTM_SOURCE", "type": "tracking_data"},
+    {"id": 802, "name": "utm_medium", "code": "UTM_MEDIUM", "type": "tracking_data"},
+    {"id": 803, "name": "utm_campaign", "code": "UTM_CAMPAIGN", "type": "tracking_data"},
+]
+CONTACT_FIELDS: list[JSON] = [
+    {"id": 901, "name": "Phone", "code": "PHONE", "type": "multitext", "enums": []},
+    {"id": 902, "name": "Email", "code": "EMAIL", "type": "multitext", "enums": []},
+    {"id": 903, "name": "Telegram", "code": None, "type": "text", "enums": None},
+]
+FIELDS = AccountFields(lead=LEAD_FIELDS, contact=CONTACT_FIELDS)
 
 
 def readme_example(pipeline_id: int, **lead: Any) -> JSON:

@@ -97,42 +97,95 @@ async def test_custom_fields_by_id_name_and_label_arrive_with_their_values(
         assert stored[numeric["id"]] == [{"value": 12}]
 
 
-async def test_an_unknown_field_or_label_is_a_422_naming_it_and_nothing_is_stored(
+async def test_an_unknown_field_or_label_is_a_warning_and_its_value_goes_to_the_note(
     settings: Settings, api_headers: dict[str, str]
 ) -> None:
     async with connected_gateway(settings, background=True, **FAST) as h:
         select = next(f for f in await lead_fields(h) if f["type"] == "select")
         body = simple_lead(2)
         body["lead"]["custom_fields"] = [
-            {"field_name": "No such field", "value": "x"},
+            {"field_name": "No such field", "value": "qizil"},
             {"field_id": select["id"], "enum": "Platinum"},
         ]
         response = await h.gateway.post(URL, json=body, headers=api_headers)
-        assert response.status_code == 422
-        assert response.json()["details"] == {
-            "lead.custom_fields.0": "Unknown field field_name 'No such field'",
-            "lead.custom_fields.1.enum": f"Field {select['name']!r} has no option 'Platinum'",
-        }
-        assert await unsorted_items(h) == []
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        assert data["warnings"] == [
+            {
+                "field": "lead.custom_fields.0",
+                "problem": "amoCRM has no field field_name 'No such field'; kept in the note",
+            },
+            {
+                "field": "lead.custom_fields.1.enum",
+                "problem": f"field {select['name']!r} has no option 'Platinum'; kept in the note",
+            },
+        ]
+        lead = await api_json(h, f"/api/v4/leads/{data['lead_id']}")
+        assert not lead["custom_fields_values"]
+        text = await note_text_of(h, data["lead_id"])
+        assert "lead.custom_fields.0: qizil" in text
+        assert "lead.custom_fields.1.enum: Platinum" in text
+        record = await delivery(h, data["delivery_id"], api_headers)
+        assert record["warnings"] == data["warnings"]
 
 
-async def test_amocrm_rejecting_the_data_fails_the_delivery_and_answers_422(
+async def test_amocrm_refusing_one_value_delivers_the_lead_without_it_and_notes_why(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    """The admin page's "Miqdor": "besh" case: amoCRM refuses text in a numeric field."""
+    async with connected_gateway(settings, background=True, **FAST) as h:
+        fields = await lead_fields(h)
+        numeric = next(f for f in fields if f["name"] == "Miqdor")
+        text_field = next(f for f in fields if f["type"] == "text" and not f.get("code"))
+        body = simple_lead(3)
+        body["lead"]["custom_fields"] = [
+            {"field_id": text_field["id"], "value": "ACME"},
+            {"field_id": numeric["id"], "value": "besh"},
+        ]
+        response = await h.gateway.post(URL, json=body, headers=api_headers)
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        [warning] = data["warnings"]
+        assert warning["field"] == "lead.custom_fields.1"
+        assert "InvalidType" in warning["problem"]
+
+        lead = await api_json(h, f"/api/v4/leads/{data['lead_id']}")
+        stored = {v["field_id"]: v["values"] for v in lead["custom_fields_values"]}
+        assert stored == {text_field["id"]: [{"value": "ACME"}]}
+        text = await note_text_of(h, data["lead_id"])
+        assert "lead.custom_fields.1: besh (amoCRM refused it: This value should be" in text
+
+        record = await delivery(h, data["delivery_id"], api_headers)
+        assert record["status"] == "delivered"
+        assert record["warnings"] == data["warnings"]
+        assert [(a["step"], a["outcome"], a["http_status"]) for a in record["attempts"]] == [
+            ("form", "values_refused", 400),
+            ("form", "ok", 200),
+            ("note", "ok", 200),
+        ]
+        forms = await h.requests("/api/v4/leads/unsorted/forms")
+        assert [r["status"] for r in forms] == [400, 200]
+
+
+async def test_amocrm_refusing_the_lead_as_a_whole_fails_the_delivery_and_answers_422(
     settings: Settings, api_headers: dict[str, str]
 ) -> None:
     async with connected_gateway(settings, background=True, **FAST) as h:
-        select = next(f for f in await lead_fields(h) if f["type"] == "select")
-        body = simple_lead(3)
-        # an option id the gateway passes through unchecked; amoCRM refuses it
-        body["lead"]["custom_fields"] = [{"field_id": select["id"], "enum_id": 1}]
-        response = await h.gateway.post(URL, json=body, headers=api_headers)
+        await h.fault("400", 60, path_prefix="/api/v4/leads/unsorted/forms")
+        response = await h.gateway.post(URL, json=simple_lead(4), headers=api_headers)
         assert response.status_code == 422, response.text
-        details = response.json()["details"]
-        assert list(details) == ["lead.custom_fields.0"]
-        assert "NotSupportedChoice" in details["lead.custom_fields.0"]
+        assert response.json()["details"] == {"request": "amoCRM rejected the request (HTTP 400)"}
         [failed] = [d for d in await _deliveries(h, api_headers) if d["status"] == "failed"]
         assert failed["attempts"][0]["outcome"] == "permanent"
         assert failed["attempts"][0]["http_status"] == 400
         assert await unsorted_items(h) == []
+
+
+async def note_text_of(h: Any, lead_id: int) -> str:
+    notes = await api_json(h, f"/api/v4/leads/{lead_id}/notes")
+    [note] = notes["_embedded"]["notes"]
+    text: str = note["params"]["text"]
+    return text
 
 
 async def _deliveries(h: Any, headers: dict[str, str]) -> list[dict[str, Any]]:

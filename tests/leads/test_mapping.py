@@ -10,45 +10,18 @@ from hypothesis import strategies as st
 
 from amogate.leads.mapping import (
     AccountFields,
-    UnresolvedFields,
+    FormItem,
     form_id,
     form_item,
     lead_note,
-    our_path,
     stored_payload,
     uses_names,
 )
-from amogate.leads.schemas import parse_lead_request
+from amogate.leads.reading import parse_lead_request
+from amogate.leads.refusals import locate
+from tests.leads.helpers import FIELDS
 
 JSON = dict[str, Any]
-
-# Field lists in amoCRM's read shape (amocrm-api.md §4.3).
-LEAD_FIELDS: list[JSON] = [
-    {"id": 789, "name": "Company name", "code": None, "type": "text", "enums": None},
-    {
-        "id": 790,
-        "name": "Product",
-        "code": None,
-        "type": "select",
-        "enums": [{"id": 1, "value": "Premium"}, {"id": 2, "value": "Standard"}],
-    },
-    {
-        "id": 791,
-        "name": "Interests",
-        "code": None,
-        "type": "multiselect",
-        "enums": [{"id": 11, "value": "Courses"}, {"id": 12, "value": "Service"}],
-    },
-    {"id": 801, "name": "utm_source", "code": "UTM_SOURCE", "type": "tracking_data"},
-    {"id": 802, "name": "utm_medium", "code": "UTM_MEDIUM", "type": "tracking_data"},
-    {"id": 803, "name": "utm_campaign", "code": "UTM_CAMPAIGN", "type": "tracking_data"},
-]
-CONTACT_FIELDS: list[JSON] = [
-    {"id": 901, "name": "Phone", "code": "PHONE", "type": "multitext", "enums": []},
-    {"id": 902, "name": "Email", "code": "EMAIL", "type": "multitext", "enums": []},
-    {"id": 903, "name": "Telegram", "code": None, "type": "text", "enums": None},
-]
-FIELDS = AccountFields(lead=LEAD_FIELDS, contact=CONTACT_FIELDS)
 
 README_EXAMPLE: JSON = {
     "source": "website",
@@ -77,8 +50,12 @@ def payload_of(body: JSON, region: str = "UZ") -> JSON:
     return stored_payload(parse_lead_request(body), region)
 
 
-def item_of(body: JSON, fields: AccountFields = FIELDS) -> JSON:
+def built_of(body: JSON, fields: AccountFields = FIELDS) -> FormItem:
     return form_item(payload_of(body), fields, delivery_id="d" * 32, created_at=1_700_000_000)
+
+
+def item_of(body: JSON, fields: AccountFields = FIELDS) -> JSON:
+    return built_of(body, fields).item
 
 
 def test_readme_example_becomes_one_unsorted_form_item() -> None:
@@ -152,7 +129,7 @@ def test_fields_and_options_are_found_by_code_name_and_label_ignoring_case() -> 
     ]
 
 
-def test_unknown_fields_and_labels_are_reported_by_our_dotted_path() -> None:
+def test_unknown_fields_and_labels_are_left_out_with_a_remark_by_our_dotted_path() -> None:
     body = {
         "lead": {
             "name": "L",
@@ -160,18 +137,44 @@ def test_unknown_fields_and_labels_are_reported_by_our_dotted_path() -> None:
                 {"field_name": "Colour", "value": "red"},
                 {"field_name": "Product", "enum": "Gold"},
                 {"field_id": 999, "value": 1},
+                {"field_id": 789, "value": "kept"},
             ],
         },
         "contact": {"name": "C", "custom_fields": [{"field_code": "NOPE", "value": "x"}]},
     }
-    with pytest.raises(UnresolvedFields) as caught:
-        item_of(body)
-    assert caught.value.details == {
-        "lead.custom_fields.0": "Unknown field field_name 'Colour'",
-        "lead.custom_fields.1.enum": "Field 'Product' has no option 'Gold'",
-        "lead.custom_fields.2": "Unknown field field_id 999",
-        "contact.custom_fields.0": "Unknown field field_code 'NOPE'",
-    }
+    built = built_of(body)
+    assert [(r["field"], r["problem"], r["value"]) for r in built.remarks] == [
+        (
+            "lead.custom_fields.0",
+            "amoCRM has no field field_name 'Colour'; kept in the note",
+            "red",
+        ),
+        (
+            "lead.custom_fields.1.enum",
+            "field 'Product' has no option 'Gold'; kept in the note",
+            "Gold",
+        ),
+        ("lead.custom_fields.2", "amoCRM has no field field_id 999; kept in the note", 1),
+        ("contact.custom_fields.0", "amoCRM has no field field_code 'NOPE'; kept in the note", "x"),
+    ]
+    [lead] = built.item["_embedded"]["leads"]
+    assert lead["custom_fields_values"] == [{"field_id": 789, "values": [{"value": "kept"}]}]
+    assert "custom_fields_values" not in built.item["_embedded"]["contacts"][0]
+    assert built.origins["_embedded.leads.0.custom_fields_values.0"] == ("lead", "custom_fields", 3)
+
+
+def test_a_text_longer_than_its_field_takes_is_cut_and_kept_whole_in_the_note() -> None:
+    long_text = "x" * 300
+    body = {"lead": {"name": "L", "custom_fields": [{"field_id": 789, "value": long_text}]}}
+    built = built_of({**body, "contact": {"name": "C"}})
+    [value] = built.item["_embedded"]["leads"][0]["custom_fields_values"]
+    assert value["values"] == [{"value": "x" * 256}]
+    [cut] = built.remarks
+    assert (cut["field"], cut["value"]) == ("lead.custom_fields.0.value", long_text)
+    payload = {**payload_of({**body, "contact": {"name": "C"}}), "remarks": built.remarks}
+    note = lead_note(payload, 1, "r")
+    assert note is not None
+    assert long_text in note["params"]["text"]
 
 
 def test_phones_are_normalised_and_kept_once_with_their_kind() -> None:
@@ -270,7 +273,8 @@ def test_amocrm_error_paths_point_at_what_the_caller_sent(amo_path: str, ours: s
             "custom_fields": [{"field_id": 903, "value": "x"}],
         },
     }
-    assert our_path(payload_of(body), amo_path) == ours
+    payload = payload_of(body)
+    assert locate(payload, built_of(body), amo_path).field == ours
 
 
 @given(st.text(min_size=1, max_size=80))
@@ -281,9 +285,13 @@ def test_form_ids_are_short_stable_slugs(name: str) -> None:
     assert all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in slug)
 
 
-def test_a_listed_phone_without_digits_is_a_validation_error() -> None:
-    from amogate.errors import ValidationFailed
-
-    with pytest.raises(ValidationFailed) as caught:
-        parse_lead_request({"lead": {"name": "L"}, "contact": {"phones": ["call me"]}})
-    assert caught.value.details == {"contact.phones.0.value": "Phone number must contain digits"}
+def test_a_listed_phone_without_digits_is_kept_for_the_note_and_names_the_contact() -> None:
+    request = parse_lead_request({"lead": {"name": "L"}, "contact": {"phones": ["call me"]}})
+    assert request.contact.phones == []
+    assert request.contact.name == "call me"
+    assert request.warnings == [
+        {
+            "field": "contact.phones.0",
+            "problem": "no digits, so not a phone number; kept in the note",
+        }
+    ]

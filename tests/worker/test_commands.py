@@ -67,7 +67,7 @@ async def seed(url: str, *, failed: bool) -> str:
 
 def _payload() -> dict[str, object]:
     from amogate.leads.mapping import stored_payload
-    from amogate.leads.schemas import parse_lead_request
+    from amogate.leads.reading import parse_lead_request
 
     return stored_payload(parse_lead_request(simple_lead(1)), "UZ")
 

@@ -15,6 +15,7 @@ from amogate.worker.worker import deliverer_from
 from tests.leads.helpers import (
     URL,
     all_leads,
+    api_json,
     delivery,
     lead_fields,
     simple_lead,
@@ -72,24 +73,49 @@ async def test_queued_leads_go_out_in_one_batch_with_their_notes(
         assert len(await unsorted_items(h)) == 7
 
 
-async def test_one_invalid_lead_in_a_batch_fails_alone(
+async def test_a_refused_value_in_a_batch_holds_back_no_lead_and_only_its_lead_loses_it(
     settings: Settings, api_headers: dict[str, str]
 ) -> None:
     async with connected_gateway(settings, **QUEUE_ONLY) as h:
         select = next(f for f in await lead_fields(h) if f["type"] == "select")
         bad = simple_lead(2)
+        # an option id that no longer exists (the gateway passes ids through unchecked)
         bad["lead"]["custom_fields"] = [{"field_id": select["id"], "enum_id": 1}]
+        bad["lead"]["price"] = 700
         ids = await queue(h, [simple_lead(1), bad, simple_lead(3)], api_headers)
         await deliverer(h).run_once()
         records = [await delivery(h, i, api_headers) for i in ids]
-        assert [r["status"] for r in records] == ["delivered", "failed", "delivered"]
-        failed = records[1]
-        assert list(failed["error_details"]["fields"]) == ["lead.custom_fields.0"]
-        assert failed["error_details"]["amocrm"][0]["code"] == "NotSupportedChoice"
-        assert failed["next_attempt_at"] is None
+        assert [r["status"] for r in records] == ["delivered"] * 3
+        assert [len(r["warnings"]) for r in records] == [0, 1, 0]
+        assert records[1]["warnings"][0]["field"] == "lead.custom_fields.0"
+        assert "NotSupportedChoice" in records[1]["warnings"][0]["problem"]
+        assert records[1]["error_details"] is None
         forms = await h.requests("/api/v4/leads/unsorted/forms")
         assert [r["status"] for r in forms] == [400, 200]
-        assert len(await unsorted_items(h)) == 2
+        assert len(forms[1]["body"]) == 3  # the valid leads went out with the repaired one
+        lead = await api_json(h, f"/api/v4/leads/{records[1]['amocrm']['lead_id']}")
+        assert lead["price"] == 700
+        assert not lead["custom_fields_values"]
+        assert len(await unsorted_items(h)) == 3
+
+
+async def test_a_lead_refused_as_a_whole_fails_alone(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, **QUEUE_ONLY) as h:
+        ids = await queue(h, [simple_lead(1), simple_lead(2)], api_headers)
+        # The first request is refused naming no item: each lead is tried alone, and the
+        # first of those is refused again (count 2), so that lead fails and the other goes.
+        await h.fault("400", count=2, path_prefix="/api/v4/leads/unsorted/forms")
+        await deliverer(h).run_once()
+        records = [await delivery(h, i, api_headers) for i in ids]
+        assert sorted(r["status"] for r in records) == ["delivered", "failed"]
+        failed = next(r for r in records if r["status"] == "failed")
+        assert failed["next_attempt_at"] is None
+        assert failed["error_details"] == {
+            "fields": {"request": "amoCRM rejected the request (HTTP 400)"}
+        }
+        assert len(await unsorted_items(h)) == 1
 
 
 async def test_a_lead_is_delivered_after_amocrm_recovers_and_every_attempt_is_recorded(
@@ -137,7 +163,7 @@ async def test_a_form_sent_before_a_crash_is_found_and_not_sent_again(
         fields = await account_fields(AppFields(h.app.state))
         item = mapping.form_item(
             row.payload, fields, delivery_id=row.id, created_at=int(row.created_at.timestamp())
-        )
+        ).item
         client = await h.amo.client()
         [sent] = await client.create_unsorted_forms([item])
 

@@ -13,7 +13,8 @@ from amogate.api.auth import Principal, current_principal
 from amogate.api.deps import database_of
 from amogate.api.envelope import success
 from amogate.errors import InvalidJSON, NotFound, ServiceUnavailable
-from amogate.leads.schemas import parse_lead_request, request_json_schema
+from amogate.leads.reading import parse_lead_request
+from amogate.leads.schemas import request_json_schema
 from amogate.storage import deliveries
 
 router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
@@ -31,13 +32,15 @@ async def read_json(request: Request) -> Any:
     raw = await request.body()
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidJSON(details={"json_error": _json_error_text(exc)}) from None
 
 
-def _json_error_text(exc: ValueError) -> str:
+def _json_error_text(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, RecursionError):
+        return "Nested too deeply"
     return "Body is not valid UTF-8"
 
 
@@ -95,6 +98,7 @@ def delivery_view(
         "attempts_count": delivery.attempts,
         "last_error": delivery.last_error,
         "error_details": delivery.error_details,
+        "warnings": delivery.warnings,
         "amocrm": {
             "uid": delivery.amo_uid,
             "source_uid": delivery.id,

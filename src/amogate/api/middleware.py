@@ -122,3 +122,22 @@ class _BodyTooLarge(HTTPException):
 
     def __init__(self) -> None:
         super().__init__(status_code=413, detail="Request body too large")
+
+
+class TrailingSlashMiddleware:
+    """`/api/v1/leads/unsorted/` is the same route as `/api/v1/leads/unsorted` (the original
+    gateway answered both): the slash is dropped before routing, so no client ever meets a
+    307 redirect (which some HTTP clients follow without the POST body)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = dict(scope)
+            scope["path"] = path.rstrip("/") or "/"
+            raw = scope.get("raw_path")
+            if isinstance(raw, bytes) and raw.endswith(b"/"):
+                scope["raw_path"] = raw.rstrip(b"/") or b"/"
+        await self.app(scope, receive, send)

@@ -5,11 +5,14 @@ Three steps, each a plain function of its inputs:
 * ``stored_payload(lead, region)``: the validated request as JSON for the ``deliveries`` row,
   phones already in E.164. This is what survives restarts.
 * ``form_item(payload, fields, delivery_id, created_at)``: one ``POST /leads/unsorted/forms``
-  item. Custom fields named by code/name and options named by label are resolved against the
-  account's field lists here; anything unknown raises ``UnresolvedFields`` with our dotted paths.
-  UTM values go to the lead's tracking fields the account has; other codes are dropped.
+  item and its remarks. Custom fields named by code/name and options named by label are
+  resolved against the account's field lists here; a field or option the account does not have
+  is left out of the item and becomes a remark (the value goes to the note), and a text longer
+  than its field takes is cut to amoCRM's limit (the full text goes to the note). UTM values go
+  to the lead's tracking fields the account has; other codes are dropped.
 * ``lead_note(payload, lead_id, request_id)``: the one common note for the sales manager with
-  the comment, every UTM pair and the form details.
+  the comment, every UTM pair, the form details, the keys amogate does not know and every value
+  that was not used as sent (the payload's ``remarks``), as the caller typed it.
 
 ``our_path(payload, amo_path)`` turns a path inside an amoCRM item (from its validation errors)
 back into the caller's dotted path, so a 422 points at the field the caller sent.
@@ -19,11 +22,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from amogate.amocrm.limits import value_max
 from amogate.leads.phones import normalize_phone
-from amogate.leads.schemas import CustomFieldIn, LeadRequest
+from amogate.leads.reading import shown
+from amogate.leads.schemas import CustomFieldIn, LeadRequest, Remark
 
 JSON = dict[str, Any]
 DEFAULT_SOURCE = "amogate"
@@ -47,12 +52,42 @@ class AccountFields:
     contact: Sequence[Mapping[str, Any]]
 
 
-class UnresolvedFields(ValueError):
-    """Fields or options the account does not have, keyed by the caller's dotted path."""
+UNKNOWN_FIELD = "amoCRM has no field {reference}; kept in the note"
+UNKNOWN_OPTION = "field {name!r} has no option {label!r}; kept in the note"
+VALUE_CUT = (
+    "longer than field {name!r} takes ({limit} characters); cut, the full text is in the note"
+)
 
-    def __init__(self, details: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in details.items()))
-        self.details = details
+
+Keys = tuple[str | int, ...]
+
+
+@dataclass
+class FormItem:
+    """One unsorted form item, the remarks building it gave (see `form_item`), and where each
+    custom field value and tag in it came from: a path inside the item (``_embedded.leads.0.
+    custom_fields_values.2``) -> the keys of the payload it was built from (``("lead",
+    "custom_fields", 1)``), so amoCRM's complaints can be traced back (`refusals`)."""
+
+    item: JSON
+    remarks: list[JSON] = field(default_factory=list)
+    origins: dict[str, Keys] = field(default_factory=dict)
+
+
+def remark(field_path: str, problem: str, value: Any) -> JSON:
+    return Remark(field=field_path, problem=problem, value=value).model_dump(exclude_none=True)
+
+
+def add_remarks(payload: Mapping[str, Any], remarks: Sequence[Mapping[str, Any]]) -> JSON:
+    """The payload with `remarks` added to its own (each field/problem pair once)."""
+    kept: list[JSON] = list(payload.get("remarks") or [])
+    seen = {(r.get("field"), r.get("problem")) for r in kept}
+    for item in remarks:
+        key = (item.get("field"), item.get("problem"))
+        if key not in seen:
+            seen.add(key)
+            kept.append(dict(item))
+    return {**payload, "remarks": kept}
 
 
 # --- the stored payload ----------------------------------------------------------------------
@@ -108,22 +143,41 @@ def form_item(
     *,
     delivery_id: str,
     created_at: int,
-) -> JSON:
+) -> FormItem:
     """One ``POST /api/v4/leads/unsorted/forms`` item; ``request_id`` and ``source_uid`` are the
     delivery id, so results match and a re-sent form is recognisable."""
-    problems: dict[str, str] = {}
+    built = FormItem({})
     lead_in: Mapping[str, Any] = payload["lead"]
     contact_in: Mapping[str, Any] = payload["contact"]
-    lead_values = resolve_custom_fields(
-        lead_in.get("custom_fields", []), fields.lead, "lead.custom_fields", problems
-    )
-    lead_values += tracking_values(payload.get("utm", {}), fields.lead)
+    lead_at, contact_at = "_embedded.leads.0", "_embedded.contacts.0"
+    lead_values: list[JSON] = []
+    for position, value in resolve_custom_fields(
+        lead_in.get("custom_fields", []), fields.lead, "lead.custom_fields", built.remarks
+    ):
+        built.origins[f"{lead_at}.custom_fields_values.{len(lead_values)}"] = (
+            "lead",
+            "custom_fields",
+            position,
+        )
+        lead_values.append(value)
+    if payload.get("utm_tracking", True):
+        for value in tracking_values(payload.get("utm", {}), fields.lead):
+            built.origins[f"{lead_at}.custom_fields_values.{len(lead_values)}"] = ("utm",)
+            lead_values.append(value)
     contact_values = contact_channel_values(contact_in)
-    contact_values += resolve_custom_fields(
-        contact_in.get("custom_fields", []), fields.contact, "contact.custom_fields", problems
-    )
-    if problems:
-        raise UnresolvedFields(problems)
+    for k, channel in enumerate(contact_values):
+        key = "phones" if channel["field_code"] == "PHONE" else "emails"
+        for j in range(len(channel["values"])):
+            built.origins[f"{contact_at}.custom_fields_values.{k}.values.{j}"] = ("contact", key, j)
+    for position, value in resolve_custom_fields(
+        contact_in.get("custom_fields", []), fields.contact, "contact.custom_fields", built.remarks
+    ):
+        built.origins[f"{contact_at}.custom_fields_values.{len(contact_values)}"] = (
+            "contact",
+            "custom_fields",
+            position,
+        )
+        contact_values.append(value)
 
     lead: JSON = {"name": lead_in["name"]}
     for key in ("price", "status_id", "responsible_user_id"):
@@ -136,6 +190,8 @@ def form_item(
     tags = [_tag(tag) for tag in lead_in.get("tags", [])]
     if tags:
         lead["_embedded"] = {"tags": tags}
+        for n in range(len(tags)):
+            built.origins[f"{lead_at}._embedded.tags.{n}"] = ("lead", "tags", n)
 
     contact: JSON = {"name": contact_name(contact_in)}
     for key in ("first_name", "last_name"):
@@ -156,7 +212,8 @@ def form_item(
     }
     if payload.get("pipeline_id") is not None:
         item["pipeline_id"] = payload["pipeline_id"]
-    return item
+    built.item = item
+    return built
 
 
 def form_metadata(payload: Mapping[str, Any], sent_at: int) -> JSON:
@@ -235,25 +292,36 @@ def resolve_custom_fields(
     entries: Sequence[Mapping[str, Any]],
     fields: Sequence[Mapping[str, Any]],
     path: str,
-    problems: dict[str, str],
-) -> list[JSON]:
-    """Our custom field entries as amoCRM ``custom_fields_values``, one per entry, in order
-    (``our_path`` relies on the order). Problems are added to ``problems``."""
-    resolved: list[JSON] = []
-    for index, raw in enumerate(entries):
+    remarks: list[JSON],
+) -> list[tuple[int, JSON]]:
+    """Our custom field entries as amoCRM ``custom_fields_values`` with each one's position in
+    `entries`, for every entry that could be resolved; the others become `remarks`."""
+    resolved: list[tuple[int, JSON]] = []
+    for position, raw in enumerate(entries):
         entry = CustomFieldIn.model_validate(raw)
-        at = f"{path}.{index}"
+        at = f"{path}.{entry.index if entry.index is not None else position}"
         field = find_field(entry, fields)
         if field is None:
             if entry.field_id is not None and not fields:
                 field = {"id": entry.field_id, "name": str(entry.field_id), "enums": []}
             else:
-                problems[at] = f"Unknown field {entry.reference}"
+                problem = UNKNOWN_FIELD.format(reference=entry.reference)
+                remarks.append(remark(at, problem, shown_value(raw)))
                 continue
-        values = field_values(entry, field, at, problems)
-        if values is not None:
-            resolved.append({"field_id": int(field["id"]), "values": values})
+        values = field_values(entry, field, at, remarks)
+        if values:
+            resolved.append((position, {"field_id": int(field["id"]), "values": values}))
     return resolved
+
+
+def shown_value(entry: Mapping[str, Any]) -> Any:
+    """What the caller gave as the value(s) of a custom field entry, for the note."""
+    keys = ("value", "values", "enum_id", "enum_ids", "enum", "enums")
+    given = [entry[k] for k in keys if k in entry]
+    flat: list[Any] = []
+    for item in given:
+        flat += item if isinstance(item, list) else [item]
+    return flat[0] if len(flat) == 1 else flat
 
 
 def find_field(
@@ -273,27 +341,28 @@ def find_field(
 
 
 def field_values(
-    entry: CustomFieldIn, field: Mapping[str, Any], at: str, problems: dict[str, str]
-) -> list[JSON] | None:
+    entry: CustomFieldIn, field: Mapping[str, Any], at: str, remarks: list[JSON]
+) -> list[JSON]:
+    name = field.get("name", field.get("id"))
+    limit = value_max(str(field.get("type") or ""))
     values: list[JSON] = []
-    if entry.value is not None:
-        values.append({"value": entry.value})
-    values += [{"value": v} for v in entry.values or []]
+    for value in ([entry.value] if entry.value is not None else []) + list(entry.values or []):
+        if limit is not None and isinstance(value, str) and len(value) > limit:
+            remarks.append(remark(f"{at}.value", VALUE_CUT.format(name=name, limit=limit), value))
+            value = value[:limit]
+        values.append({"value": value})
     if entry.enum_id is not None:
         values.append({"enum_id": entry.enum_id})
     values += [{"enum_id": i} for i in entry.enum_ids or []]
     labels = ([entry.enum] if entry.enum is not None else []) + list(entry.enums or [])
-    name = field.get("name", field.get("id"))
-    failed = False
     for label in labels:
         enum_id = find_enum(field, label)
         if enum_id is None:
             key = f"{at}.enum" if entry.enum == label else f"{at}.enums"
-            problems.setdefault(key, f"Field {name!r} has no option {label!r}")
-            failed = True
+            remarks.append(remark(key, UNKNOWN_OPTION.format(name=name, label=label), label))
         else:
             values.append({"enum_id": enum_id})
-    return None if failed else values
+    return values
 
 
 def find_enum(field: Mapping[str, Any], label: str) -> int | None:
@@ -332,6 +401,17 @@ def note_text(payload: Mapping[str, Any]) -> str | None:
     ]
     if form_lines:
         sections.append("\n".join(form_lines))
+    remarks: list[Mapping[str, Any]] = payload.get("remarks") or []
+    extras = [f"{r['field']}: {shown(r.get('value'))}" for r in remarks if r.get("extra")]
+    if extras:
+        sections.append("Other fields:\n" + "\n".join(extras))
+    flaws = [
+        f"{r['field']}: {shown(r.get('value'))} ({r['problem']})"
+        for r in remarks
+        if not r.get("extra")
+    ]
+    if flaws:
+        sections.append("Not used as sent:\n" + "\n".join(flaws))
     if not sections:
         return None
     return "\n\n".join(sections)
@@ -348,56 +428,3 @@ def lead_note(payload: Mapping[str, Any], lead_id: int, request_id: str) -> JSON
         "params": {"text": text},
         "request_id": request_id,
     }
-
-
-# --- amoCRM's error paths back to ours -------------------------------------------------------
-
-_LEAD_KEYS = {"name", "price", "status_id", "responsible_user_id", "visitor_uid"}
-
-
-def our_path(payload: Mapping[str, Any], amo_path: str) -> str:
-    """``_embedded.leads.0.custom_fields_values.1.values.0.enum_id`` -> ``lead.custom_fields.1``."""
-    parts = amo_path.split(".") if amo_path else []
-    if parts[:3] == ["_embedded", "leads", "0"]:
-        return _entity_path(payload, "lead", parts[3:])
-    if parts[:3] == ["_embedded", "contacts", "0"]:
-        return _entity_path(payload, "contact", parts[3:])
-    if parts[:1] == ["metadata"] and len(parts) > 1:
-        return (
-            parts[1]
-            if parts[1] in ("form_name", "form_page", "ip", "referer", "visitor_uid")
-            else "request"
-        )
-    if parts[:1] == ["pipeline_id"]:
-        return "pipeline_id"
-    return "request"
-
-
-def _entity_path(payload: Mapping[str, Any], entity: str, rest: list[str]) -> str:
-    if not rest:
-        return entity
-    head = rest[0]
-    if entity == "lead" and rest[:2] == ["_embedded", "tags"]:
-        return f"lead.tags.{rest[2]}" if len(rest) > 2 else "lead.tags"
-    if head == "custom_fields_values" and len(rest) > 1 and rest[1].isdigit():
-        return _value_path(payload, entity, int(rest[1]))
-    if entity == "lead" and head in _LEAD_KEYS:
-        return "visitor_uid" if head == "visitor_uid" else f"lead.{head}"
-    if entity == "contact" and head in ("name", "first_name", "last_name"):
-        return f"contact.{head}"
-    return entity
-
-
-def _value_path(payload: Mapping[str, Any], entity: str, index: int) -> str:
-    section: Mapping[str, Any] = payload[entity]
-    if entity == "contact":
-        channels = [key for key in ("phones", "emails") if section.get(key)]
-        if index < len(channels):
-            return f"contact.{channels[index]}"
-        index -= len(channels)
-    entries = section.get("custom_fields", [])
-    if index < len(entries):
-        return f"{entity}.custom_fields.{index}"
-    if entity == "lead":
-        return "utm"
-    return f"{entity}.custom_fields"

@@ -1,11 +1,10 @@
-"""The lead request (`POST /api/v1/leads/unsorted`) and its validation — the one place for it.
+"""The lead request (`POST /api/v1/leads/unsorted`) in its normalised shape.
 
-The original gateway's fields and messages are kept: `lead` ("Lead object is required"),
-`lead.name` ("Lead name is required"), `contact` ("Contact object is required" / "At least one
-contact field (name, phone, email) is required"). Every problem is reported at once, keyed by
-dotted path. Extensions (custom fields by code or name, select values by label, several phones
-and emails, contact custom fields, status and responsible user, visitor_uid) are validated here
-for shape; names and labels are resolved against the account's fields at intake.
+These models describe what a request becomes after `amogate.leads.reading` has read it (and
+what /openapi.json documents): every text trimmed and within amoCRM's limits, every id a
+positive integer, phones with digits, emails valid. Deciding what a caller's mistake costs
+(a 422, or a warning and a line in the note) is `reading`'s job alone; the messages the
+original gateway used live here because both the reader and the tests name them.
 """
 
 from __future__ import annotations
@@ -18,18 +17,21 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
-from amogate.errors import ValidationFailed
 from amogate.leads.phones import PhoneWithoutDigits, has_digits
 
 MAX_TEXT = 255
 MAX_URL = 2048
-MAX_COMMENT = 20_000
+MAX_PHONE = 64
 MAX_LIST = 50
+MAX_CHANNELS = 10  # phones, emails
+MAX_UTM = 20
+MAX_UTM_KEY = 64
+MAX_ID = 2**63 - 1  # amoCRM ids are 64-bit
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 
 # Messages the original gateway used (its users' code may match on them).
@@ -42,8 +44,20 @@ Scalar = str | int | float | bool
 
 
 class _Model(BaseModel):
-    # Unknown keys are ignored, as the original gateway did, so existing forms keep working.
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    # The reader has already trimmed every text and set aside every unknown key (it keeps
+    # them for the note), so the models only describe; they never strip or refuse on their own.
+    model_config = ConfigDict(extra="ignore")
+
+
+class Remark(_Model):
+    """Something in the request that was not taken as given: where (`field`, the caller's
+    dotted path), what happened (`problem`), and the value as the caller typed it (`value`),
+    which the lead's note shows. `extra` marks a key amogate does not know (kept in the note)."""
+
+    field: str
+    problem: str
+    value: Any = None
+    extra: bool = False
 
 
 class CustomFieldIn(_Model):
@@ -60,6 +74,9 @@ class CustomFieldIn(_Model):
     enum_ids: list[int] | None = Field(default=None, max_length=MAX_LIST)
     enum: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
     enums: list[str] | None = Field(default=None, max_length=MAX_LIST)
+    # Where the entry stood in the caller's list, so warnings point at what was sent even when
+    # entries before it were set aside.
+    index: SkipJsonSchema[int | None] = None
 
     @model_validator(mode="after")
     def _named_and_valued(self) -> CustomFieldIn:
@@ -124,7 +141,7 @@ class LeadIn(_Model):
 
 
 class PhoneIn(_Model):
-    value: str = Field(min_length=1, max_length=64)
+    value: str = Field(min_length=1, max_length=MAX_PHONE)
     type: str = Field(default="WORK", pattern=r"^(WORK|WORKDD|MOB|FAX|HOME|OTHER)$")
 
     @field_validator("value")
@@ -149,10 +166,10 @@ class ContactIn(_Model):
     name: str | None = Field(default=None, max_length=MAX_TEXT)
     first_name: str | None = Field(default=None, max_length=MAX_TEXT)
     last_name: str | None = Field(default=None, max_length=MAX_TEXT)
-    phone: str | None = Field(default=None, max_length=64)
+    phone: str | None = Field(default=None, max_length=MAX_PHONE)
     email: str | None = Field(default=None, max_length=MAX_TEXT)
-    phones: list[PhoneIn] = Field(default_factory=list, max_length=10)
-    emails: list[EmailIn] = Field(default_factory=list, max_length=10)
+    phones: list[PhoneIn] = Field(default_factory=list, max_length=MAX_CHANNELS)
+    emails: list[EmailIn] = Field(default_factory=list, max_length=MAX_CHANNELS)
     custom_fields: list[CustomFieldIn] = Field(default_factory=list, max_length=MAX_LIST)
 
     @field_validator("phones", "emails", mode="before")
@@ -199,8 +216,15 @@ class LeadRequest(_Model):
     visitor_uid: str | None = Field(default=None, max_length=MAX_TEXT)
     lead: LeadIn
     contact: ContactIn
-    utm: dict[str, str] = Field(default_factory=dict, max_length=20)
-    comment: str | None = Field(default=None, max_length=MAX_COMMENT)
+    utm: dict[str, str] = Field(default_factory=dict, max_length=MAX_UTM)
+    comment: str | None = None
+    # Set by the reader, never by the caller (a "remarks" key in a request is an unknown key).
+    remarks: SkipJsonSchema[list[Remark]] = Field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[dict[str, str]]:
+        """The remarks as the answer's `data.warnings`: `{"field", "problem"}` items."""
+        return warnings_of(self.remarks)
 
     @field_validator("ip")
     @classmethod
@@ -212,81 +236,34 @@ class LeadRequest(_Model):
                 raise ValueError("ip must be an IPv4 or IPv6 address") from None
         return value or None
 
-    @field_validator("utm", mode="before")
-    @classmethod
-    def _utm_values_as_text(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {
-                str(k).strip().lower(): (str(v) if isinstance(v, int | float) else v)
-                for k, v in value.items()
-                if v is not None and v != ""
-            }
-        return value
-
     @field_validator("utm")
     @classmethod
     def _utm_limits(cls, value: dict[str, str]) -> dict[str, str]:
         for key, text in value.items():
-            if not key or len(key) > 64:
-                raise ValueError("UTM keys must be 1-64 characters")
+            if not key or len(key) > MAX_UTM_KEY:
+                raise ValueError(f"UTM keys must be 1-{MAX_UTM_KEY} characters")
             if len(text) > MAX_TEXT:
                 raise ValueError(f"{key} must be at most {MAX_TEXT} characters")
         return value
 
 
-def _valid_email(value: str) -> str:
+def warnings_of(remarks: list[Remark]) -> list[dict[str, str]]:
+    return [{"field": r.field, "problem": r.problem} for r in remarks]
+
+
+def valid_email(value: str) -> str | None:
+    """The normalised address, or None when it is not an email address."""
     try:
-        return validate_email(value, check_deliverability=False).normalized
+        return str(validate_email(value, check_deliverability=False).normalized)
     except EmailNotValidError:
-        raise ValueError("Email address is not valid") from None
+        return None
 
 
-# --- turning pydantic's errors into the original gateway's details --------------------------
-
-
-def _message(path: str, error: dict[str, Any]) -> str:
-    kind = error.get("type", "")
-    if path == "lead":
-        return (
-            LEAD_REQUIRED
-            if kind in ("missing", "model_type", "model_attributes_type")
-            else ("Lead must be an object")
-        )
-    if path == "lead.name" and kind in ("missing", "string_too_short", "string_type"):
-        return LEAD_NAME_REQUIRED
-    if path == "contact" and kind in ("missing",):
-        return CONTACT_REQUIRED
-    if path == "contact" and kind in ("model_type", "model_attributes_type"):
-        return CONTACT_REQUIRED
-    message = str(error.get("msg", "Invalid value"))
-    # pydantic prefixes messages of ValueErrors raised in validators.
-    return message.removeprefix("Value error, ")
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "request"
-
-
-def parse_lead_request(data: Any) -> LeadRequest:
-    """Validate a decoded JSON body; ValidationFailed lists every problem by dotted path."""
-    if not isinstance(data, dict):
-        raise ValidationFailed(details={"request": "Request body must be a JSON object"})
-    try:
-        return LeadRequest.model_validate(data)
-    except ValidationError as exc:
-        details: dict[str, str] = {}
-        for error in exc.errors(include_url=False):
-            loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
-            path = _dotted(loc)
-            details.setdefault(path, _message(path, dict(error)))
-        raise ValidationFailed(details=details) from None
-
-
-def _is_union_tag(part: Any) -> bool:
-    # pydantic adds the union member's name ("int", "float", "list[...]") to the location.
-    return isinstance(part, str) and (
-        part in {"int", "float", "str", "bool"} or "[" in part or part.startswith("constrained-")
-    )
+def _valid_email(value: str) -> str:
+    normalised = valid_email(value)
+    if normalised is None:
+        raise ValueError("Email address is not valid")
+    return normalised
 
 
 def request_json_schema() -> dict[str, Any]:

@@ -3,8 +3,11 @@
 `accept()` stores the lead and its delivery row in ONE transaction before anything is sent to
 amoCRM; from then on the lead survives amoCRM outages and gateway restarts. It then waits up
 to LEAD_SYNC_TIMEOUT for the worker to deliver it and answers 200 (delivered), 422 (amoCRM
-rejected the data) or 202 (queued). With an `Idempotency-Key`, the same request repeated gets
-the first answer again and a different request with the same key gets 409.
+refused the lead as a whole) or 202 (queued). Either success answer lists in `data.warnings`
+what was not taken as sent (see `amogate.leads.reading`): when the request names fields by name
+or label and the account's lists are at hand, unknown ones are listed too. With an
+`Idempotency-Key`, the same request repeated gets the first answer again and a different
+request with the same key gets 409.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from amogate.api.envelope import error, success
 from amogate.errors import Conflict, GatewayError, ValidationFailed
 from amogate.leads import mapping
 from amogate.leads.fields import FieldLists, account_fields
-from amogate.leads.schemas import LeadRequest
+from amogate.leads.schemas import LeadRequest, Remark, warnings_of
 from amogate.settings import Settings
 from amogate.storage import deliveries as store
 from amogate.storage import idempotency
@@ -68,7 +71,7 @@ class LeadIntake:
     ) -> JSONResponse:
         key = _idempotency_key(request)
         payload = mapping.stored_payload(lead, self.settings.phone_default_region)
-        await self._check_names(payload)
+        warnings = lead.warnings + await self._name_warnings(payload)
         delivery_id = uuid.uuid4().hex
         now = self.clock()
         digest = body_hash(json.loads(await request.body())) if key else ""
@@ -83,6 +86,7 @@ class LeadIntake:
             "request_id": request_id,
             "now": now,
             "give_up_at": now + timedelta(hours=self.settings.delivery_max_age_hours),
+            "warnings": warnings,
         }
 
         async def claim_key_and_store(
@@ -110,9 +114,9 @@ class LeadIntake:
             earlier = await self.database.grouped(claim_key_and_store)
         if earlier is not None:
             return await self._replay(earlier, digest)
-        log.info("lead.accepted", delivery_id=delivery_id)
+        log.info("lead.accepted", delivery_id=delivery_id, warnings=len(warnings))
         self.signals.wake()
-        status_code, body = await self.answer(delivery_id)
+        status_code, body = await self.answer(delivery_id, warnings)
         if key is not None:
             async with self.database.transaction() as conn:
                 await idempotency.save_response(
@@ -139,45 +143,51 @@ class LeadIntake:
         status_code, body = await self.answer(earlier.delivery_id)
         return JSONResponse(body, status_code=status_code, headers=REPLAYED_HEADER)
 
-    async def _check_names(self, payload: dict[str, Any]) -> None:
-        """Unknown field names and option labels are the caller's mistake: say so now (422).
-        When amoCRM cannot give the lists, the lead is kept and the worker resolves them."""
+    async def _name_warnings(self, payload: dict[str, Any]) -> list[dict[str, str]]:
+        """Fields and option labels the account does not have, as warnings for the answer
+        (the worker resolves them again and puts their values into the note). Only looked up
+        when the request names fields by name or label; without the lists, nothing is said."""
         source = self.fields()
         if source is None or not mapping.uses_names(payload):
-            return
+            return []
         try:
             fields = await asyncio.wait_for(account_fields(source), FIELDS_WAIT_SECONDS)
         except (GatewayError, TimeoutError):
             log.info("lead.fields.deferred")
-            return
-        try:
-            mapping.form_item(payload, fields, delivery_id="check", created_at=0)
-        except mapping.UnresolvedFields as exc:
-            raise ValidationFailed(details=exc.details) from None
+            return []
+        built = mapping.form_item(payload, fields, delivery_id="check", created_at=0)
+        return warnings_of([Remark.model_validate(r) for r in built.remarks])
 
-    async def answer(self, delivery_id: str) -> tuple[int, dict[str, Any]]:
-        """Wait up to LEAD_SYNC_TIMEOUT for the delivery to settle, then describe it."""
+    async def answer(
+        self, delivery_id: str, warnings: list[dict[str, str]] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Wait up to LEAD_SYNC_TIMEOUT for the delivery to settle, then describe it. The
+        warnings are the delivery's (the intake's `warnings` until it has been read)."""
         delivery = await self.wait(delivery_id, self.settings.lead_sync_timeout)
+        if delivery is not None:
+            warnings = delivery.warnings
         if delivery is not None and delivery.status == store.DELIVERED:
-            data = {
+            data: dict[str, Any] = {
                 "uid": delivery.amo_uid,
                 "source_uid": delivery.id,
                 "lead_id": delivery.amo_lead_id,
                 "contact_id": delivery.amo_contact_id,
                 "delivery_id": delivery.id,
                 "status": "delivered",
+                "_embedded": {"unsorted": [unsorted_view(delivery)]},
             }
+            if warnings:
+                data["warnings"] = warnings
             return _body(success(DELIVERED_MESSAGE, data))
         if delivery is not None and delivery.status == store.FAILED:
             fields = (delivery.error_details or {}).get("fields") or {
                 "request": delivery.last_error or "amoCRM rejected the lead"
             }
             return _body(error(422, ValidationFailed.message, fields))
-        return _body(
-            success(
-                QUEUED_MESSAGE, {"delivery_id": delivery_id, "status": "queued"}, status_code=202
-            )
-        )
+        queued: dict[str, Any] = {"delivery_id": delivery_id, "status": "queued"}
+        if warnings:
+            queued["warnings"] = warnings
+        return _body(success(QUEUED_MESSAGE, queued, status_code=202))
 
     async def wait(self, delivery_id: str, seconds: float) -> store.Delivery | None:
         if seconds <= 0:
@@ -203,6 +213,22 @@ class LeadIntake:
                 event.clear()
         finally:
             self.signals.unwatch(delivery_id, event)
+
+
+def unsorted_view(delivery: store.Delivery) -> dict[str, Any]:
+    """The created unsorted item as the original gateway answered it (`data._embedded.unsorted`,
+    amoCRM's own shape) with the ids lifted to the top for convenience."""
+    return {
+        "uid": delivery.amo_uid,
+        "source_uid": delivery.id,
+        "lead_id": delivery.amo_lead_id,
+        "contact_id": delivery.amo_contact_id,
+        "created_at": int(delivery.created_at.timestamp()),
+        "_embedded": {
+            "leads": [{"id": delivery.amo_lead_id}] if delivery.amo_lead_id else [],
+            "contacts": [{"id": delivery.amo_contact_id}] if delivery.amo_contact_id else [],
+        },
+    }
 
 
 def _body(response: JSONResponse) -> tuple[int, dict[str, Any]]:

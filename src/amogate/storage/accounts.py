@@ -36,6 +36,8 @@ class AccountRow:
     state_reason: str | None
     created_at: datetime
     updated_at: datetime
+    tokens_file_imported_at: datetime | None = None
+    tokens_file_fingerprint: str | None = None
 
     def __repr__(self) -> str:  # never print a token
         return (

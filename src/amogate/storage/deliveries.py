@@ -64,6 +64,7 @@ class Delivery:
     outcome_unknown: bool
     last_error: str | None
     error_details: dict[str, Any] | None
+    warnings: list[dict[str, str]]
     amo_uid: str | None
     amo_lead_id: int | None
     amo_contact_id: int | None
@@ -106,6 +107,7 @@ def _delivery(row: Row[Any]) -> Delivery:
         outcome_unknown=bool(m["outcome_unknown"]),
         last_error=m["last_error"],
         error_details=m["error_details"],
+        warnings=list(m["warnings"] or []),
         amo_uid=m["amo_uid"],
         amo_lead_id=m["amo_lead_id"],
         amo_contact_id=m["amo_contact_id"],
@@ -127,9 +129,11 @@ def delivery_row(
     request_id: str | None,
     now: datetime,
     give_up_at: datetime,
+    warnings: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """A new queued delivery, as a row of `deliveries`."""
     return {
+        "warnings": warnings or None,
         "id": delivery_id,
         "account_key": "default",
         "status": QUEUED,
@@ -285,20 +289,40 @@ async def mark_form_created(
     lead_id: int | None,
     contact_id: int | None,
     count_attempt: bool = True,
+    remarked: tuple[dict[str, Any], list[dict[str, str]]] | None = None,
 ) -> bool:
+    """The form is in amoCRM. `remarked`: the payload and warnings with what building the form
+    set aside (written only when there is something, to keep the common case one small update)."""
+    values: dict[str, Any] = {
+        "step": STEP_NOTE,
+        "outcome_unknown": False,
+        "amo_uid": uid,
+        "amo_lead_id": lead_id,
+        "amo_contact_id": contact_id,
+        "attempts": deliveries.c.attempts + (1 if count_attempt else 0),
+        "last_error": None,
+        "updated_at": now,
+    }
+    if remarked is not None:
+        values["payload"], values["warnings"] = remarked
+    result = await conn.execute(update(deliveries).where(_owned(delivery_id, owner)).values(values))
+    return bool(result.rowcount)
+
+
+async def replace_payload(
+    conn: AsyncConnection,
+    delivery_id: str,
+    *,
+    owner: str,
+    now: datetime,
+    payload: dict[str, Any],
+    warnings: list[dict[str, str]],
+) -> bool:
+    """The lead without values amoCRM refused (they are in its remarks now)."""
     result = await conn.execute(
         update(deliveries)
         .where(_owned(delivery_id, owner))
-        .values(
-            step=STEP_NOTE,
-            outcome_unknown=False,
-            amo_uid=uid,
-            amo_lead_id=lead_id,
-            amo_contact_id=contact_id,
-            attempts=deliveries.c.attempts + (1 if count_attempt else 0),
-            last_error=None,
-            updated_at=now,
-        )
+        .values(payload=payload, warnings=warnings or None, updated_at=now)
     )
     return bool(result.rowcount)
 

@@ -79,6 +79,10 @@ amo_accounts = Table(
     Column("state_reason", Text, nullable=True),
     Column("created_at", UTC_DATETIME, nullable=False),
     Column("updated_at", UTC_DATETIME, nullable=False),
+    # The last storage/tokens.json pair imported: when, and a hash of its refresh token (never
+    # the token), so a stale file copied back over a newer one is not imported again.
+    Column("tokens_file_imported_at", UTC_DATETIME, nullable=True),
+    Column("tokens_file_fingerprint", String(64), nullable=True),
 )
 
 # The outbound request budget per account, shared by every process: a token bucket row that is
@@ -132,6 +136,9 @@ deliveries = Table(
     Column("outcome_unknown", Boolean, nullable=False, default=False),
     Column("last_error", Text, nullable=True),
     Column("error_details", JSON, nullable=True),
+    # What was not taken as sent ({"field", "problem"} items, no values): from the intake and
+    # from amoCRM refusing a value. Shown by the deliveries API; the values are in the note.
+    Column("warnings", JSON, nullable=True),
     Column("amo_uid", String(128), nullable=True),
     Column("amo_lead_id", BigInteger, nullable=True),
     Column("amo_contact_id", BigInteger, nullable=True),

@@ -7,7 +7,11 @@
    looked up by `source_uid` (= delivery id); found ones are not sent again;
 3. the rest go out as ONE `POST /api/v4/leads/unsorted/forms`; results are matched by
    `request_id` (= delivery id). amoCRM rejects the whole batch with 400 when any item is
-   invalid, listing each failing item: those fail alone and the valid ones are sent again;
+   invalid, listing each failing item with per-field errors. A failing item whose errors all
+   name values that can be left out (a custom field value, the price, a tag, the pipeline...)
+   is sent again ONCE without them, the values and amoCRM's reasons going to its note and its
+   warnings (`amogate.leads.refusals`); only an item refused as a whole (or again) fails. The
+   valid items are sent again with them, so one bad lead never holds back the others;
 4. the manager's notes of created leads go out the same way as ONE `POST /api/v4/leads/notes`;
 5. failures are rescheduled by the `RetryPolicy`; every attempt is recorded.
 
@@ -40,13 +44,12 @@ from amogate.amocrm.errors import (
     AmoRateLimitedError,
     AmoTimeoutError,
     AmoTransientError,
-    ItemValidationErrors,
 )
 from amogate.amocrm.models import UnsortedResult, unsorted_result
 from amogate.connection.service import AmoConnection
 from amogate.errors import GatewayError, UpstreamError
 from amogate.info.cache import NEEDS_REAUTHORIZATION, NOT_CONNECTED, RATE_LIMITED
-from amogate.leads import mapping
+from amogate.leads import mapping, refusals
 from amogate.leads.fields import FieldLists, account_fields
 from amogate.storage import deliveries as store
 from amogate.storage.db import Database
@@ -131,22 +134,38 @@ def classify_gateway(exc: GatewayError) -> _Failure:
     return _Failure("transient", None, exc.message, exc.message, exc.retry_after)
 
 
-def field_errors(payload: Mapping[str, Any], errors: ItemValidationErrors) -> dict[str, Any]:
-    """amoCRM's complaints about one item: by our dotted paths, and as amoCRM said them."""
-    fields: dict[str, str] = {}
-    for error in errors.errors:
-        path = mapping.our_path(payload, error.path)
-        text = f"{error.detail} ({error.code})" if error.code else error.detail
-        fields[path] = f"{fields[path]}; {text}" if path in fields else text
-    raw = [{"code": e.code, "path": e.path, "detail": e.detail} for e in errors.errors]
-    return {"fields": fields or {"request": "amoCRM rejected the lead"}, "amocrm": raw}
-
-
 @dataclass
 class _Work:
     delivery: store.Delivery
-    item: dict[str, Any] | None = None
+    built: mapping.FormItem | None = None
     lead_id: int | None = None
+    resent: bool = False  # sent again without refused values: a second refusal fails it
+    payload: dict[str, Any] = field(default_factory=dict)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.payload = self.delivery.payload
+        self.warnings = list(self.delivery.warnings)
+
+    def created_record(self) -> tuple[dict[str, Any], list[dict[str, str]]] | None:
+        """Payload and warnings with what building the form set aside (None: nothing was)."""
+        remarks = self.built.remarks if self.built is not None else []
+        if not remarks:
+            return None
+        return mapping.add_remarks(self.payload, remarks), merge_warnings(self.warnings, remarks)
+
+
+def merge_warnings(
+    warnings: list[dict[str, str]], remarks: Sequence[Mapping[str, Any]]
+) -> list[dict[str, str]]:
+    merged = list(warnings)
+    seen = {(w["field"], w["problem"]) for w in merged}
+    for item in remarks:
+        key = (str(item["field"]), str(item["problem"]))
+        if key not in seen:
+            seen.add(key)
+            merged.append({"field": key[0], "problem": key[1]})
+    return merged
 
 
 @dataclass
@@ -220,6 +239,8 @@ class Deliverer:
         except GatewayError as exc:
             await self._reschedule([w.delivery for w in forms], classify_gateway(exc), "form")
             return []
+        for work in forms:
+            work.built = self._build(work, fields)
         created: list[_Work] = []
         unknown = [w for w in forms if w.delivery.outcome_unknown]
         if unknown:
@@ -227,26 +248,19 @@ class Deliverer:
             created += found
             done = {id(w) for w in unknown}
             forms = [w for w in forms if id(w) not in done] + unresolved
-        for work in list(forms):
-            delivery = work.delivery
-            try:
-                work.item = mapping.form_item(
-                    delivery.payload,
-                    fields,
-                    delivery_id=delivery.id,
-                    created_at=int(delivery.created_at.timestamp()),
-                )
-            except mapping.UnresolvedFields as exc:
-                forms.remove(work)
-                await self._fail(
-                    delivery,
-                    "form",
-                    "the account has no such custom field or option",
-                    {"fields": exc.details},
-                )
         if forms:
-            created += await self._send_forms(client, forms)
+            created += await self._send_forms(client, forms, fields)
         return created
+
+    @staticmethod
+    def _build(work: _Work, fields: mapping.AccountFields) -> mapping.FormItem:
+        delivery = work.delivery
+        return mapping.form_item(
+            work.payload,
+            fields,
+            delivery_id=delivery.id,
+            created_at=int(delivery.created_at.timestamp()),
+        )
 
     async def _reconcile(
         self, client: AmoClient, unknown: list[_Work]
@@ -298,14 +312,17 @@ class Deliverer:
                     uid=result.uid,
                     lead_id=result.lead_id,
                     contact_id=result.contact_id,
+                    remarked=work.created_record(),
                 ):
-                    work.lead_id = result.lead_id
+                    self._created(work, result.lead_id)
                     found.append(work)
         log.info("delivery.reconciled", found=len(found), unknown=len(unknown))
         missing = [w for w in unknown if w.delivery.id not in matches]
         return found, missing
 
-    async def _send_forms(self, client: AmoClient, forms: list[_Work]) -> list[_Work]:
+    async def _send_forms(
+        self, client: AmoClient, forms: list[_Work], fields: mapping.AccountFields
+    ) -> list[_Work]:
         created: list[_Work] = []
         pending = {w.delivery.id: w for w in forms}
         while pending:
@@ -314,7 +331,7 @@ class Deliverer:
                     conn, list(pending), owner=self.owner, now=self.clock()
                 )
             started, t0 = self.clock(), time.perf_counter()
-            items = [w.item for w in pending.values() if w.item is not None]
+            items = [w.built.item for w in pending.values() if w.built is not None]
             try:
                 results = await client.create_unsorted_forms(items)
             except AmoPermanentError as exc:
@@ -324,14 +341,24 @@ class Deliverer:
                 if not failing and len(pending) > 1:
                     # A rejection that names no item: find the culprit by sending one by one.
                     for work in list(pending.values()):
-                        created += await self._send_forms(client, [work])
+                        created += await self._send_forms(client, [work], fields)
                     return created
                 failure = classify(exc)
                 for delivery_id in failing or list(pending):
-                    work = pending.pop(delivery_id)
+                    work = pending[delivery_id]
                     errors = failing.get(delivery_id)
+                    assert work.built is not None
+                    fixed = (
+                        refusals.without_refused(work.payload, work.built, errors.errors)
+                        if errors is not None and not work.resent
+                        else None
+                    )
+                    if fixed is not None:
+                        await self._without_refused(work, fixed, fields, started, _ms(t0))
+                        continue
+                    pending.pop(delivery_id)
                     details = (
-                        field_errors(work.delivery.payload, errors)
+                        refusals.field_errors(work.payload, work.built, errors.errors)
                         if errors is not None
                         else {"fields": {"request": failure.message}}
                     )
@@ -377,8 +404,9 @@ class Deliverer:
                         uid=result.uid,
                         lead_id=result.lead_id,
                         contact_id=result.contact_id,
+                        remarked=work.created_record(),
                     ):
-                        work.lead_id = result.lead_id
+                        self._created(work, result.lead_id)
                         created.append(work)
             if lost:
                 failure = _Failure(
@@ -393,6 +421,54 @@ class Deliverer:
             pending = {}
         return created
 
+    @staticmethod
+    def _created(work: _Work, lead_id: int | None) -> None:
+        work.lead_id = lead_id
+        record = work.created_record()
+        if record is not None:
+            work.payload, work.warnings = record
+
+    async def _without_refused(
+        self,
+        work: _Work,
+        fixed: tuple[dict[str, Any], list[dict[str, Any]]],
+        fields: mapping.AccountFields,
+        started: datetime,
+        ms: int,
+    ) -> None:
+        """amoCRM refused some values of this lead: keep them in its remarks (the note) and
+        warnings, and send the lead again without them."""
+        payload, remarks = fixed
+        work.payload = mapping.add_remarks(payload, remarks)
+        work.warnings = merge_warnings(work.warnings, remarks)
+        work.resent = True
+        work.built = self._build(work, fields)
+        async with self.database.transaction() as conn:
+            await store.record_attempt(
+                conn,
+                work.delivery.id,
+                step="form",
+                started_at=started,
+                duration_ms=ms,
+                outcome="values_refused",
+                http_status=400,
+                detail="; ".join(f"{r['field']}: {r['problem']}" for r in remarks),
+            )
+            await store.replace_payload(
+                conn,
+                work.delivery.id,
+                owner=self.owner,
+                now=self.clock(),
+                payload=work.payload,
+                warnings=work.warnings,
+            )
+        log.warning(
+            "delivery.values_refused",
+            delivery_id=work.delivery.id,
+            request_id=work.delivery.request_id,
+            fields=[r["field"] for r in remarks],
+        )
+
     async def _notes(self, client: AmoClient, works: list[_Work]) -> None:
         pending: dict[str, tuple[_Work, dict[str, Any]]] = {}
         for work in works:
@@ -400,7 +476,7 @@ class Deliverer:
             if work.lead_id is None:
                 await self._finish_delivered(delivery, note_id=None)
                 continue
-            note = mapping.lead_note(delivery.payload, work.lead_id, request_id=delivery.id)
+            note = mapping.lead_note(work.payload, work.lead_id, request_id=delivery.id)
             if note is None:
                 await self._finish_delivered(delivery, note_id=None)
                 continue
@@ -526,8 +602,15 @@ class Deliverer:
             await store.mark_failed(
                 conn, delivery.id, owner=self.owner, now=self.clock(), error=error, details=details
             )
-        log.warning(
-            "delivery.failed", delivery_id=delivery.id, request_id=delivery.request_id, reason=error
+        # ERROR: it lands in storage/error.log, where the original gateway's users look.
+        log.error(
+            "delivery.failed",
+            delivery_id=delivery.id,
+            request_id=delivery.request_id,
+            step=step,
+            reason=error,
+            status=None if failure is None else failure.http_status,
+            fields=sorted(details.get("fields") or {}),
         )
 
     async def _reschedule(
@@ -570,13 +653,17 @@ class Deliverer:
                     retry_at=decision.retry_at,
                 )
                 if decision.retry_at is None:
+                    reason = f"{decision.reason}; last error: {failure.message}"
                     await store.mark_failed(
-                        conn,
-                        delivery.id,
-                        owner=self.owner,
-                        now=now,
-                        error=f"{decision.reason}; last error: {failure.message}",
-                        details=None,
+                        conn, delivery.id, owner=self.owner, now=now, error=reason, details=None
+                    )
+                    log.error(
+                        "delivery.failed",
+                        delivery_id=delivery.id,
+                        request_id=delivery.request_id,
+                        step=step,
+                        reason=reason,
+                        status=failure.http_status,
                     )
                 else:
                     await store.schedule_retry(

@@ -2,9 +2,11 @@
 
 Modes: `down` (no HTTP answer at all: connection refused/reset), `timeout` (the request is
 accepted and never answered while the fault lasts), `500`, `429` (JSON body), `html429`
-(nginx-style HTML body, as amoCRM users report), `403` (HTML "blocked" page), `slow` (answer
-normally after `delay_s`). A fault applies to `/api/v4/*` and `/oauth2/*` (narrowed by
-`path_prefix`), lasts `duration_s` seconds and/or the next `count` matching requests.
+(nginx-style HTML body, as amoCRM users report), `403` (HTML "blocked" page), `400` (a problem
+JSON "Request validation failed" naming no item or field: amoCRM refusing a request as a
+whole), `slow` (answer normally after `delay_s`). A fault applies to `/api/v4/*` and
+`/oauth2/*` (narrowed by `path_prefix`), lasts `duration_s` seconds and/or the next `count`
+matching requests.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from amogate.amocrm.sandbox.clock import Clock
 
-MODES = ("down", "500", "429", "html429", "403", "slow", "timeout")
+MODES = ("down", "500", "429", "html429", "403", "400", "slow", "timeout")
 FAULTABLE_PREFIXES = ("/api/v4/", "/oauth2/")
 
 

@@ -22,6 +22,7 @@ from amogate.amocrm.sandbox.budget import Verdict
 from amogate.amocrm.sandbox.faults import FAULTABLE_PREFIXES, Fault
 from amogate.amocrm.sandbox.responses import (
     nginx_page,
+    problem,
     server_error,
     too_many_requests,
     unauthorized,
@@ -162,6 +163,9 @@ class SandboxMiddleware:
             return nginx_page(429)
         if fault.mode == "403":
             return nginx_page(403)
+        if fault.mode == "400":
+            # amoCRM refusing a request as a whole: problem JSON naming no item or field.
+            return problem(400, "Request validation failed")
         if fault.mode == "slow":
             await asyncio.sleep(fault.delay_s)
             return None

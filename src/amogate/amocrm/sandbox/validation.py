@@ -72,6 +72,13 @@ class ItemErrors:
     def invalid_type(self, path: str, type_name: str) -> None:
         self.add("InvalidType", path, f"This value should be of type {type_name}.")
 
+    def too_long(self, path: str, limit: int) -> None:
+        self.add(
+            "InvalidLength",
+            path,
+            f"This value is too long. It should have {limit} characters or less.",
+        )
+
 
 @dataclass
 class Validation:

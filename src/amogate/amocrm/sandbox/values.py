@@ -4,7 +4,11 @@ Each value is checked against the account's field list and stored in the read sh
 returns: `{field_id, field_name, field_code, field_type, values: [...]}`, enum values with
 `enum_id` and `enum_code`. Fields are named by `field_id` or `field_code`; an unknown field,
 an unknown enum (id, code or label) → `NotSupportedChoice`; a value of the wrong kind →
-`InvalidType`. `"values": null` clears a field. Dates accept unix seconds or RFC 3339 text and
+`InvalidType` (text in a numeric field, say); a text longer than its field takes
+(`amogate.amocrm.limits`: 256 characters for text, url, address, tracking and phone/email
+values) → `InvalidLength` with Symfony's "This value is too long..." detail, the validator
+amoCRM's other details come from (the code name is our assumption). `"values": null` clears a
+field. Dates accept unix seconds or RFC 3339 text and
 are stored as unix seconds (assumption, amocrm-api.md §7.8).
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from amogate.amocrm.limits import value_max
 from amogate.amocrm.sandbox.state import SandboxState
 from amogate.amocrm.sandbox.validation import ItemErrors
 
@@ -149,7 +154,17 @@ def _value(found: JSON, raw: Any, errors: ItemErrors, at: str) -> JSON | None:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         errors.invalid_type(f"{at}.value", "string")
         return None
+    if not _fits(found, str(value), errors, f"{at}.value"):
+        return None
     return {"value": str(value)}
+
+
+def _fits(found: JSON, text: str, errors: ItemErrors, at: str) -> bool:
+    limit = value_max(str(found["type"]))
+    if limit is not None and len(text) > limit:
+        errors.too_long(at, limit)
+        return False
+    return True
 
 
 def _enum_value(found: JSON, raw: JSON, errors: ItemErrors, at: str) -> JSON | None:
@@ -180,6 +195,8 @@ def _multitext_value(found: JSON, raw: JSON, errors: ItemErrors, at: str) -> JSO
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         errors.invalid_type(f"{at}.value", "string")
+        return None
+    if not _fits(found, str(value), errors, f"{at}.value"):
         return None
     enums: list[JSON] = found["enums"] or []
     if raw.get("enum_id") is not None:
