@@ -17,7 +17,7 @@ from amogate.amocrm.errors import (
 )
 from amogate.connection.tokens import NotConnected
 from amogate.errors import NotFound, ServiceUnavailable, UpstreamError, UpstreamTimeout
-from amogate.info.cache import InfoCache, etag_of
+from amogate.info.cache import PIPELINE_MISS_REFRESH_SECONDS, InfoCache, etag_of
 from tests.info.fakes import FakeClock, FakeSource
 
 TTL = 300.0
@@ -231,6 +231,51 @@ async def test_pipeline_is_found_by_id_and_unknown_ids_are_not_found(
         await cache.pipeline(999)
     assert caught.value.message == "Pipeline not found: 999"
     assert source.calls == ["pipelines"]
+
+
+async def test_an_id_missing_from_an_older_copy_is_looked_up_once_before_404(
+    cache: InfoCache, source: FakeSource, clock: FakeClock
+) -> None:
+    await cache.pipelines()
+    clock.advance(PIPELINE_MISS_REFRESH_SECONDS)
+    source.data["pipelines"] = [*source.data["pipelines"], {"id": 30, "name": "New"}]
+    created = await cache.pipeline(30)  # created in amoCRM after the copy was taken
+    assert created["name"] == "New"
+    assert source.calls == ["pipelines", "pipelines"]
+    # Unknown ids right after a fetch answer from the copy: no call per unknown id.
+    for unknown in (31, 32, 33):
+        with pytest.raises(NotFound):
+            await cache.pipeline(unknown)
+    assert source.calls == ["pipelines", "pipelines"]
+    clock.advance(PIPELINE_MISS_REFRESH_SECONDS)
+    with pytest.raises(NotFound):
+        await cache.pipeline(31)
+    assert source.calls == ["pipelines"] * 3
+
+
+async def test_concurrent_misses_share_one_lookup(
+    cache: InfoCache, source: FakeSource, clock: FakeClock
+) -> None:
+    await cache.pipelines()
+    clock.advance(PIPELINE_MISS_REFRESH_SECONDS)
+    source.gate = asyncio.Event()
+    waiting = [asyncio.create_task(cache.pipeline(999)) for _ in range(20)]
+    await asyncio.sleep(0)
+    source.gate.set()
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(o, NotFound) for o in outcomes)
+    assert source.calls == ["pipelines", "pipelines"]
+
+
+async def test_a_lookup_amocrm_cannot_answer_is_unavailable_not_404(
+    cache: InfoCache, source: FakeSource, clock: FakeClock
+) -> None:
+    await cache.pipelines()
+    clock.advance(PIPELINE_MISS_REFRESH_SECONDS)
+    source.failure = AmoUnavailableError("down", status=503)
+    with pytest.raises(ServiceUnavailable):
+        await cache.pipeline(30)
+    assert (await cache.pipeline(20))["name"] == "Support"  # known ids still come from the copy
 
 
 async def test_callers_cannot_corrupt_the_cached_copy(cache: InfoCache) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -146,6 +147,27 @@ async def test_one_pipeline_by_id(h: Harness, api_headers: dict[str, str]) -> No
     body = response.json()
     assert body["message"] == "Pipeline retrieved successfully"
     assert body["data"] == wanted
+
+
+async def test_a_pipeline_created_after_the_list_was_cached_is_found(
+    h: Harness, api_headers: dict[str, str], clock: FakeClock
+) -> None:
+    await get(h, "/api/v1/info/pipelines", api_headers)
+    clock.advance(60)  # a minute later an admin adds a pipeline in amoCRM
+    state = h.sandbox_app.state.sandbox
+    created = copy.deepcopy(state.seed.pipelines[-1])
+    created.update(id=7_100_777, name="Yangi voronka", is_main=False)
+    state.seed.pipelines.append(created)
+    found = await get(h, "/api/v1/info/pipelines/7100777", api_headers)
+    assert found.status_code == 200, found.text
+    assert found.json()["data"]["name"] == "Yangi voronka"
+    assert len(await h.requests(PIPELINES_PATH)) == 2
+    # an id amoCRM does not have either: 404, and no call while the copy is this fresh
+    for _ in range(5):
+        missing = await get(h, "/api/v1/info/pipelines/424242", api_headers)
+        assert missing.status_code == 404
+        assert missing.json()["error"] == "Pipeline not found: 424242"
+    assert len(await h.requests(PIPELINES_PATH)) == 2
 
 
 async def test_account_has_id_name_subdomain_currency_and_timezone(

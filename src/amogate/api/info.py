@@ -118,8 +118,9 @@ async def pipelines(
 @router.get(
     "/pipelines/{id}",
     summary="One pipeline with its statuses",
-    description="Answered from the cached pipeline list; an id the account does not have gives "
-    "404 (`?refresh=true` re-reads the list first, e.g. right after creating a pipeline).",
+    description="Answered from the cached pipeline list; an id not in it makes one upstream "
+    "look-up (at most one per 10 s, shared by concurrent requests) before answering 404, so a "
+    "pipeline created a minute ago is found. `?refresh=true` re-reads the list first.",
     responses={
         **_RESPONSES,
         404: {"description": "Pipeline not found"},

@@ -62,6 +62,9 @@ Clock = Callable[[], float]
 
 # Retry-After for a 429 when amoCRM did not say how long to wait.
 DEFAULT_RATE_LIMIT_RETRY_AFTER = 2.0
+# A pipeline id missing from a copy at least this old makes one upstream look-up (a pipeline
+# created since); younger copies answer 404 at once, so unknown ids cannot drive up calls.
+PIPELINE_MISS_REFRESH_SECONDS = 10.0
 
 UNAVAILABLE = "amoCRM is unavailable"
 RATE_LIMITED = "amoCRM rate limit reached"
@@ -185,12 +188,22 @@ class InfoCache:
         return self._view(fresh, self.clock(), cached=False)
 
     async def pipeline_entry(self, pipeline_id: int, force_refresh: bool = False) -> CacheEntry:
-        """One pipeline, with the freshness of the pipelines list and its own ETag."""
+        """One pipeline, with the freshness of the pipelines list and its own ETag.
+
+        An id not in a cached copy (older than PIPELINE_MISS_REFRESH_SECONDS) may belong to a
+        pipeline created since: the list is fetched again once (concurrent misses share that
+        fetch) before answering 404; when amoCRM cannot be asked, the answer is 503."""
         listed = await self.entry("pipelines", force_refresh=force_refresh)
-        for pipeline in listed.value:
-            if isinstance(pipeline, dict) and pipeline.get("id") == pipeline_id:
-                return replace(listed, kind="pipeline", value=pipeline, etag=etag_of(pipeline))
-        raise NotFound(f"Pipeline not found: {pipeline_id}")
+        found = _pipeline_in(listed, pipeline_id)
+        if found is None and listed.cached and listed.age_seconds >= PIPELINE_MISS_REFRESH_SECONDS:
+            log.info("info.pipeline.lookup", pipeline_id=pipeline_id)
+            listed = await self.entry("pipelines", force_refresh=True)
+            found = _pipeline_in(listed, pipeline_id)
+            if found is None and listed.stale:
+                raise ServiceUnavailable(UNAVAILABLE)
+        if found is None:
+            raise NotFound(f"Pipeline not found: {pipeline_id}")
+        return found
 
     def peek(self, kind: Kind) -> CacheEntry | None:
         """The stored copy of `kind` without fetching (None when there is none)."""
@@ -229,6 +242,13 @@ class InfoCache:
     def _view(stored: CacheEntry, now: float, *, cached: bool, stale: bool = False) -> CacheEntry:
         age = max(0.0, now - stored.fetched_at)
         return replace(stored, cached=cached, stale=stale, age_seconds=age)
+
+
+def _pipeline_in(listed: CacheEntry, pipeline_id: int) -> CacheEntry | None:
+    for pipeline in listed.value:
+        if isinstance(pipeline, dict) and pipeline.get("id") == pipeline_id:
+            return replace(listed, kind="pipeline", value=pipeline, etag=etag_of(pipeline))
+    return None
 
 
 def _serve_stale_on(exc: AmoError) -> bool:
