@@ -4,6 +4,7 @@ that has no browser, checking and refreshing the connection."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
@@ -119,6 +120,37 @@ def test_a_server_without_a_browser_is_connected_checked_and_refreshed(cli: Cli)
     assert after.refresh_token != connected.refresh_token
     assert cli.oauth()["refreshes_ok"] == 1
     assert connected.refresh_token not in refreshed.stdout + refreshed.stderr
+
+
+def test_export_writes_tokens_json_for_the_original_gateway_and_refuses_without_a_pair(
+    cli: Cli,
+) -> None:
+    target = cli.tmp_path / "php-gateway" / "storage" / "tokens.json"
+    refused = cli("export", str(target))
+    assert refused.returncode == 1
+    assert "there is no token pair to export" in refused.stderr
+    assert not target.exists()
+
+    assert cli("exchange", cli.code()).returncode == 0
+    exported = cli("export", str(target))
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.startswith(f"wrote the token pair to {target} (access token valid ")
+    assert "stop every amogate process" in exported.stdout
+    row = cli.row()
+    content = json.loads(target.read_text())
+    assert content == {
+        "access_token": row.access_token,
+        "refresh_token": row.refresh_token,
+        "expires_at": int(row.access_expires_at.timestamp()) if row.access_expires_at else 0,
+    }
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert str(row.refresh_token) not in exported.stdout + exported.stderr
+    # The exported pair works with amoCRM as the PHP gateway would use it.
+    account = httpx.get(
+        f"{cli.sandbox.url}/api/v4/account",
+        headers={"Authorization": f"Bearer {content['access_token']}"},
+    )
+    assert account.status_code == 200
 
 
 def test_a_rejected_refresh_is_reported_and_status_asks_for_reauthorization(cli: Cli) -> None:

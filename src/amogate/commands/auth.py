@@ -1,15 +1,18 @@
-"""`amogate auth url|exchange|status|refresh`: connect amoCRM from a server without a browser.
+"""`amogate auth url|exchange|status|refresh|export`: connect amoCRM from a server without a
+browser.
 
 `url` prints the consent page with a stored single-use state (finish in any browser: the
 callback lands on the gateway). `exchange CODE` trades the code shown in the integration's
 settings for a token pair. `status` prints one fact per line and never a token. `refresh`
-forces one refresh under the same cross-process lock the gateway uses.
+forces one refresh under the same cross-process lock the gateway uses. `export PATH` writes the
+current pair in the original gateway's tokens.json format, for going back to it.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
@@ -170,3 +173,30 @@ def refresh() -> None:
 
     expires = _run(_settings(), action)
     typer.echo(f"refreshed: access token valid until {expires}")
+
+
+@app.command("export")
+def export(
+    path: Annotated[
+        Path, typer.Argument(help="Where to write tokens.json, e.g. storage/tokens.json.")
+    ],
+) -> None:
+    """Write the current token pair in the original gateway's tokens.json format.
+
+    For going back to the PHP gateway: stop every amogate process first, then export, then start
+    the PHP gateway. A running amogate keeps refreshing the pair, and each refresh uses up the
+    refresh token in the exported file."""
+    from amogate.connection.tokens import NotConnected
+
+    async def action(amo: AmoConnection) -> str:
+        try:
+            row = await amo.tokens.export_pair(path)
+        except NotConnected as exc:
+            raise _Failed(exc.detail) from None
+        expires = row.access_expires_at
+        return expires.isoformat() if expires else "unknown"
+
+    expires = _run(_settings(), action)
+    typer.echo(f"wrote the token pair to {path} (access token valid until {expires})")
+    typer.echo("stop every amogate process before the PHP gateway uses it: a refresh here")
+    typer.echo("would use up the refresh token in the file.")

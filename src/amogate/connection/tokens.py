@@ -7,12 +7,21 @@ sharing the database (`SELECT ... FOR UPDATE` on PostgreSQL; `BEGIN IMMEDIATE` o
 After taking them the row is read again: if another process already refreshed, its tokens are
 used and no call is made. The new pair is committed before anything uses it. A failed refresh
 never deletes stored tokens; a revoked refresh token marks the account `needs_reauthorization`.
+
+The original gateway's `storage/tokens.json` works both ways. At start it is imported when the
+database has no token, and again when it is newer than the pair the database holds and holds
+another pair (the original's re-authorization: write a fresh tokens.json, restart); which of
+these applies is decided in one place, `tokens_file_decision`. `export_pair` writes the current
+pair in the same format, for going back to the PHP gateway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,6 +61,48 @@ class OAuthClient:
 
 class NotConnected(AmoAuthError):
     """No usable token: the account was never connected or needs reauthorization."""
+
+
+@dataclass(frozen=True)
+class TokenFile:
+    """The original gateway's storage/tokens.json as read from disk."""
+
+    path: Path
+    access_token: str
+    refresh_token: str
+    expires_at: datetime | None
+    base_domain: str | None
+    modified_at: datetime
+
+    def __repr__(self) -> str:  # never print a token
+        return f"TokenFile(path={str(self.path)!r}, modified_at={self.modified_at!r})"
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the refresh token: tells pairs apart without storing the token twice."""
+        return hashlib.sha256(self.refresh_token.encode("utf-8")).hexdigest()
+
+
+def tokens_file_decision(file: TokenFile, row: accounts.AccountRow) -> tuple[bool, str]:
+    """Whether tokens.json replaces what the database holds, and why (for the log line).
+
+    Imported: into an empty database; or when the file is newer than the pair the database
+    holds (its last refresh or import) and holds another pair that was never imported before.
+    Not imported: the same pair, a file older than the stored pair (amogate refreshed since),
+    a stale file copied back (its pair was imported before), or a long-lived token in use."""
+    if not row.has_token:
+        return True, "the database holds no token"
+    if row.token_kind == accounts.LONG_LIVED:
+        return False, "a long-lived token is in use"
+    if (file.access_token, file.refresh_token) == (row.access_token, row.refresh_token):
+        return False, "the database holds this pair already"
+    if file.fingerprint == row.tokens_file_fingerprint:
+        return False, "this pair was imported before and has been refreshed since"
+    stored = [t for t in (row.refreshed_at, row.tokens_file_imported_at) if t is not None]
+    stored_at = max(stored) if stored else row.updated_at
+    if file.modified_at <= stored_at:
+        return False, "the file is older than the pair in the database"
+    return True, "the file is newer than the pair in the database and holds another pair"
 
 
 class TokenManager:
@@ -181,36 +232,63 @@ class TokenManager:
         return row
 
     async def import_token_file(self, path: Path) -> bool:
-        """Import the original gateway's storage/tokens.json once, when the database has no
-        token yet. Returns True when something was imported."""
-        data = await asyncio.to_thread(_read_token_file, path)
-        if data is None:
+        """Import the original gateway's storage/tokens.json when `tokens_file_decision` says
+        so. Returns True when a pair was imported."""
+        token_file = await asyncio.to_thread(read_token_file, path)
+        if token_file is None:
             return False
-        access, refresh = data["access_token"], data["refresh_token"]
-        expires_at = _parse_expiry(data.get("expires_at") or data.get("expires"))
-        if expires_at is None:
-            expires_at = jwt.expires_at(access)
-        base_domain = data.get("base_domain") or data.get("baseDomain") or None
         now = self.clock()
         async with self.database.transaction() as conn:
             row = await accounts.lock(conn, self.account_key, now)
-            if row.has_token:
-                log.info("oauth.tokens_file.skipped", reason="database already has a token")
+            wanted, reason = tokens_file_decision(token_file, row)
+            if not wanted:
+                log.info("oauth.tokens_file.skipped", path=str(path), reason=reason)
                 return False
             await accounts.save_tokens(
                 conn,
                 self.account_key,
-                access_token=access,
-                refresh_token=refresh,
-                expires_at=expires_at,
+                access_token=token_file.access_token,
+                refresh_token=token_file.refresh_token,
+                expires_at=token_file.expires_at or jwt.expires_at(token_file.access_token),
                 kind=accounts.OAUTH,
                 now=now,
-                base_domain=str(base_domain) if base_domain else None,
+                base_domain=token_file.base_domain,
                 refreshed=False,
             )
+            await accounts.mark_tokens_file_imported(
+                conn, self.account_key, now=now, fingerprint=token_file.fingerprint
+            )
         self._cached = None
-        log.info("oauth.tokens_file.imported", path=str(path), expires_at=expires_at)
+        log.info(
+            "oauth.tokens_file.imported",
+            path=str(path),
+            reason=reason,
+            expires_at=token_file.expires_at,
+        )
         return True
+
+    async def export_pair(self, path: Path) -> accounts.AccountRow:
+        """Write the current pair to `path` in the original gateway's tokens.json format
+        (`access_token`, `refresh_token`, `expires_at` in unix seconds), readable by its owner
+        only. Raises `NotConnected` when there is no refreshable pair to write."""
+        row = await self.status()
+        if row is None or not row.has_token or not row.refresh_token:
+            if row is not None and row.token_kind == accounts.LONG_LIVED:
+                raise NotConnected(
+                    "a long-lived token is in use: it has no refresh token to export"
+                )
+            raise NotConnected("amoCRM is not connected: there is no token pair to export")
+        if row.state != accounts.CONNECTED:
+            raise NotConnected("amoCRM needs reauthorization: the stored pair no longer works")
+        expires = row.access_expires_at or jwt.expires_at(row.access_token or "")
+        content = {
+            "access_token": row.access_token,
+            "refresh_token": row.refresh_token,
+            "expires_at": int(expires.timestamp()) if expires else 0,
+        }
+        await asyncio.to_thread(_write_private_json, path, content)
+        log.info("oauth.tokens_file.exported", path=str(path), expires_at=expires)
+        return row
 
     # --- internals -------------------------------------------------------------------------
 
@@ -349,12 +427,13 @@ def _parse_expiry(raw: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _read_token_file(path: Path) -> dict[str, Any] | None:
+def read_token_file(path: Path) -> TokenFile | None:
     """The original gateway's tokens.json, or None when absent or unusable."""
     if not path.is_file():
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
     except (OSError, ValueError):
         log.warning("oauth.tokens_file.unreadable", path=str(path))
         return None
@@ -363,4 +442,27 @@ def _read_token_file(path: Path) -> dict[str, Any] | None:
     ):
         log.warning("oauth.tokens_file.unreadable", path=str(path))
         return None
-    return data
+    base_domain = data.get("base_domain") or data.get("baseDomain") or None
+    return TokenFile(
+        path=path,
+        access_token=data["access_token"],
+        refresh_token=data["refresh_token"],
+        expires_at=_parse_expiry(data.get("expires_at") or data.get("expires")),
+        base_domain=str(base_domain) if base_domain else None,
+        modified_at=modified,
+    )
+
+
+def _write_private_json(path: Path, content: dict[str, Any]) -> None:
+    """Write `content` to `path` atomically (a temporary file renamed over it), mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".tokens-", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(content, out, indent=4)
+            out.write("\n")
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

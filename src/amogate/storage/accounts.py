@@ -116,6 +116,16 @@ async def save_tokens(
     await conn.execute(update(amo_accounts).where(amo_accounts.c.account_key == key).values(values))
 
 
+async def mark_tokens_file_imported(
+    conn: AsyncConnection, key: str, *, now: datetime, fingerprint: str
+) -> None:
+    await conn.execute(
+        update(amo_accounts)
+        .where(amo_accounts.c.account_key == key)
+        .values(tokens_file_imported_at=now, tokens_file_fingerprint=fingerprint)
+    )
+
+
 async def set_state(
     conn: AsyncConnection, key: str, state: str, reason: str | None, now: datetime
 ) -> None:
