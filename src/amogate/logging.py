@@ -35,7 +35,8 @@ _TOKEN_IN_TEXT = re.compile(
     re.IGNORECASE,
 )
 # A run of 7+ digits, optionally with +, spaces, dashes or brackets: a phone number in free text.
-_PHONE_IN_TEXT = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+# Not inside a word: the digits of a hex id (a delivery id in error.log) are not a phone.
+_PHONE_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\+?\d[\d\s().-]{5,}\d(?![0-9A-Za-z])")
 
 
 def mask_phone(value: str) -> str:

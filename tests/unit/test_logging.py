@@ -47,3 +47,14 @@ def test_secrets_and_phones_are_redacted_from_json_logs() -> None:
     assert first["phone"] == "***4567"
     assert first["delivery_id"] == "d1"
     assert first["headers"]["Accept"] == "json"
+
+
+def test_ids_with_long_digit_runs_are_not_taken_for_phone_numbers() -> None:
+    stream = io.StringIO()
+    configure_logging(log_format="json", level="INFO", stream=stream)
+    structlog.get_logger("test").error(
+        "delivery.failed", delivery_id="0973acf1ab584d1790853852cbc3888e", note="tel 9012345678"
+    )
+    line = json.loads(stream.getvalue().splitlines()[0])
+    assert line["delivery_id"] == "0973acf1ab584d1790853852cbc3888e"
+    assert line["note"] == "tel ***5678"

@@ -397,12 +397,16 @@ class TokenManager:
             assert fresh is not None
             self._cached = fresh
             if failure is not None:
-                event = (
-                    "oauth.refresh.revoked"
-                    if isinstance(failure, AmoRefreshRevokedError)
-                    else "oauth.refresh.rejected"
+                # ERROR: it lands in storage/error.log, where the original gateway's users look.
+                log.error(
+                    "account.needs_reauthorization",
+                    account=self.account_key,
+                    cause="revoked" if isinstance(failure, AmoRefreshRevokedError) else "rejected",
+                    refresh_reason=reason,
+                    status=failure.status,
+                    detail=failure.detail,
+                    action="reconnect: open /admin or /oauth/authorize, or run `amogate auth url`",
                 )
-                log.error(event, reason=reason, status=failure.status, detail=failure.detail)
                 raise failure
             self.refresh_count += 1
             log.info("oauth.refresh.done", reason=reason, expires_at=fresh.access_expires_at)
