@@ -5,9 +5,12 @@ tests/acceptance/test_nginx.py.)"""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,3 +64,77 @@ def test_the_systemd_unit_restarts_always_and_is_hardened() -> None:
     for option in ("NoNewPrivileges", "PrivateTmp", "ProtectHome"):
         assert settings[option] == "yes"
     assert settings["ProtectSystem"] == "strict"
+
+
+UNIT = REPO / "deploy/systemd/amogate.service"
+
+
+def _install_steps() -> list[str]:
+    """The install commands in the unit's header (`#   sudo ...`)."""
+    return [
+        line.removeprefix("#").strip().removeprefix("sudo ")
+        for line in UNIT.read_text().splitlines()
+        if line.startswith("#   sudo ")
+    ]
+
+
+def _directories_the_unit_needs() -> set[str]:
+    settings = re.findall(r"^(\w+)=(.*)$", UNIT.read_text(), flags=re.MULTILINE)
+    needed: set[str] = set()
+    for key, value in settings:
+        if key in ("WorkingDirectory", "ReadWritePaths"):
+            needed.update(value.split())
+        elif key == "EnvironmentFile":
+            needed.add(str(Path(value.lstrip("-")).parent))
+        elif key == "ExecStart":
+            needed.add(str(Path(value.split()[0]).parent.parent))  # the venv
+    return needed
+
+
+def test_the_install_steps_create_every_directory_the_unit_needs(tmp_path: Path) -> None:
+    """Run the steps' directory-making commands inside a scratch root (owners dropped): every
+    folder the unit names (working directory, writable paths, .env's folder, the venv) must
+    exist afterwards, or systemd refuses to start the service (226/NAMESPACE)."""
+    made: set[str] = set()
+    for step in _install_steps():
+        words = step.split()
+        if words[:2] == ["install", "-d"]:
+            made.update(w for w in words[2:] if w.startswith("/"))
+        elif words[:3] == ["python3", "-m", "venv"]:
+            made.add(words[3])
+    for folder in made:
+        (tmp_path / folder.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    needed = _directories_the_unit_needs()
+    assert needed >= {"/opt/amogate", "/opt/amogate/storage", "/opt/amogate/venv"}
+    missing = [d for d in sorted(needed) if not (tmp_path / d.lstrip("/")).is_dir()]
+    assert missing == []
+
+
+def test_the_readme_gives_the_units_install_steps() -> None:
+    readme = (REPO / "README.md").read_text()
+    for step in _install_steps():
+        assert f"sudo {step}" in readme, step
+
+
+def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        reason = "systemd-analyze is not installed (Debian package: systemd)"
+        print(f"\nSKIP {reason}")
+        pytest.skip(reason)
+    # verify checks that ExecStart's program exists: point it at a stand-in of the venv's one.
+    program = tmp_path / "opt/amogate/venv/bin/amogate"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    unit = tmp_path / "amogate.service"
+    unit.write_text(UNIT.read_text().replace("/opt/amogate/venv/bin/amogate", str(program)))
+    result = subprocess.run(
+        [analyze, "verify", "--man=no", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # verify exits 0 on unknown keys and bad values too; it only warns on stderr.
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
