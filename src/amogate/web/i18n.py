@@ -231,6 +231,11 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "amoCRM e'tirozlari",
         "Замечания amoCRM",
     ),
+    "delivery.warnings": (
+        "Not taken as sent (the values are in the lead's note)",
+        "Yuborilgandek olinmadi (qiymatlar lid izohida)",
+        "Принято не так, как отправлено (значения в примечании к сделке)",
+    ),
     "delivery.request": ("Original request", "Asl so'rov", "Исходный запрос"),
     "delivery.masked": (
         "Phones and e-mails are partly hidden.",
