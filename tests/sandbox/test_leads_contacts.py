@@ -223,6 +223,37 @@ async def test_field_values_of_the_wrong_kind_are_invalid_type(
     ]
 
 
+async def test_texts_longer_than_their_field_takes_are_refused_at_256_characters(
+    sandbox: httpx.AsyncClient, auth: dict[str, str], state: SandboxState
+) -> None:
+    """amoCRM's API refuses more than 256 characters in a text field (the web interface takes
+    more: amocrm-api-php issues #224, #400); the same limit applies to phone values."""
+    inn = field_id(state, "INN")
+    fits = await sandbox.post(
+        "/api/v4/leads",
+        json=[{"custom_fields_values": [{"field_id": inn, "values": [{"value": "x" * 256}]}]}],
+        headers=auth,
+    )
+    assert fits.status_code == 200, fits.text
+    too_long = await sandbox.post(
+        "/api/v4/leads",
+        json=[{"custom_fields_values": [{"field_id": inn, "values": [{"value": "x" * 257}]}]}],
+        headers=auth,
+    )
+    assert too_long.status_code == 400
+    [error] = too_long.json()["validation-errors"][0]["errors"]
+    assert error == {
+        "code": "InvalidLength",
+        "path": "custom_fields_values.0.values.0.value",
+        "detail": "This value is too long. It should have 256 characters or less.",
+    }
+    contact = await sandbox.post(
+        "/api/v4/contacts", json=[{"custom_fields_values": [phone("9" * 257)]}], headers=auth
+    )
+    assert contact.status_code == 400
+    assert contact.json()["validation-errors"][0]["errors"][0]["code"] == "InvalidLength"
+
+
 async def test_values_of_every_common_type_are_stored(
     sandbox: httpx.AsyncClient, auth: dict[str, str], state: SandboxState
 ) -> None:

@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from amogate.amocrm.errors import AmoPermanentError, FieldError, ItemValidationErrors
 from amogate.leads import mapping
 from amogate.leads.fields import AppFields, account_fields
 from amogate.settings import Settings
@@ -259,3 +260,41 @@ async def test_an_unknown_delivery_is_404(settings: Settings, api_headers: dict[
         response = await h.gateway.get("/api/v1/leads/deliveries/nope", headers=api_headers)
         assert response.status_code == 404
         assert response.json()["success"] is False
+
+
+class RefusingAmo:
+    """An amoCRM that refuses the price of every form it is sent, however often (a fake for
+    the one case the sandbox cannot show: a lead refused again after the resend)."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[dict[str, Any]]] = []
+
+    async def create_unsorted_forms(self, items: list[dict[str, Any]]) -> list[Any]:
+        self.sent.append(items)
+        errors = [
+            ItemValidationErrors(
+                str(item["request_id"]),
+                [FieldError("InvalidType", "_embedded.leads.0.price", "Bad price.")],
+            )
+            for item in items
+        ]
+        raise AmoPermanentError("Request validation failed", status=400, validation_errors=errors)
+
+
+async def test_a_lead_refused_again_after_the_resend_fails_instead_of_looping(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, **QUEUE_ONLY) as h:
+        body = simple_lead(1)
+        body["lead"]["price"] = 500
+        [delivery_id] = await queue(h, [body], api_headers)
+        worker = deliverer(h)
+        amo = RefusingAmo()
+        worker._client, worker._client_base = amo, await h.amo.api_base()  # type: ignore[assignment]
+        await asyncio.wait_for(worker.run_once(), 30)
+        record = await delivery(h, delivery_id, api_headers)
+        assert len(amo.sent) == 2  # the lead, then once without its price
+        assert "price" in amo.sent[0][0]["_embedded"]["leads"][0]
+        assert "price" not in amo.sent[1][0]["_embedded"]["leads"][0]
+        assert record["status"] == "failed"
+        assert [a["outcome"] for a in record["attempts"]] == ["values_refused", "permanent"]
