@@ -11,6 +11,7 @@ import pytest
 from fastapi import APIRouter
 
 from amogate.app import create_app
+from amogate.leads.reading import NOT_A_PRICE, parse_lead_request
 from amogate.settings import Settings
 from tests.conftest import open_app
 
@@ -87,14 +88,10 @@ async def test_validation_errors_use_the_original_messages_all_at_once(
 async def test_non_ascii_text_is_not_escaped(
     client: httpx.AsyncClient, api_headers: dict[str, str]
 ) -> None:
-    response = await client.post(
-        "/api/v1/leads/unsorted",
-        json={"lead": {"name": "Заявка"}, "contact": {"phone": "телефон"}},
-        headers=api_headers,
-    )
-    assert response.status_code == 422
+    response = await client.get("/api/v1/заявка", headers=api_headers)
+    assert response.status_code == 404
     assert "\\u" not in response.text
-    assert response.json()["details"]["contact.phone"] == "Phone number must contain digits"
+    assert "Endpoint not found: /api/v1/заявка" in response.text
 
 
 async def test_valid_lead_without_delivery_is_503_never_a_fake_success(
@@ -182,9 +179,9 @@ async def test_openapi_bounds_the_lead_price_as_the_gateway_enforces_it(
     for member in bounded:
         assert member.get("minimum") == 0, member  # JSON Schema's keywords, not pydantic's ge/le
         maximum = int(member["maximum"])
+    # A larger price is no reason to lose the lead: it is left out with a warning.
     lead = {"lead": {"name": "Big deal", "price": maximum + 1}, "contact": {"name": "Aziz"}}
-    response = await client.post("/api/v1/leads/unsorted", json=lead, headers=api_headers)
-    assert response.status_code == 422
-    assert response.json()["details"] == {
-        "lead.price": f"Input should be less than or equal to {maximum}"
-    }
+    request = parse_lead_request(lead)
+    assert request.lead.price is None
+    assert request.warnings == [{"field": "lead.price", "problem": NOT_A_PRICE}]
+    assert parse_lead_request({**lead, "lead": {"name": "Deal", "price": maximum}}).lead.price
