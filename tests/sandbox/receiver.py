@@ -2,7 +2,8 @@
 
 It records every POST (path, headers, raw body) and answers as the test says: `status` (or
 the next of `script`, statuses to answer in turn), `delay_s` before answering, or `hold` (an
-Event) that keeps every answer back until set. In-process tests wait with `arrived` (async,
+Event) that keeps every answer back until set, a `redirect_to` Location, or an
+`endless_body` (a huge promised body trickling out). In-process tests wait with `arrived` (async,
 so the sandbox sharing the event loop keeps sending); tests against a sandbox process may
 block in `wait_for`.
 """
@@ -54,6 +55,20 @@ class _Handler(BaseHTTPRequestHandler):
         if owner.delay_s:
             time.sleep(owner.delay_s)
         self.send_response(owner.next_status())
+        if owner.redirect_to:
+            self.send_header("Location", owner.redirect_to)
+        if owner.endless_body:
+            # Promise a huge body and keep it coming slowly: only a reader of bodies waits.
+            self.send_header("Content-Length", str(10**12))
+            self.end_headers()
+            for _ in range(int(HOLD_LIMIT_S * 10)):
+                try:
+                    self.wfile.write(b"x" * 1024)
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.1)
+            return
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
@@ -67,6 +82,8 @@ class Receiver:
         self.status = 200
         self.script: deque[int] = deque()
         self.delay_s = 0.0
+        self.redirect_to: str | None = None
+        self.endless_body = False
         self.hold = threading.Event()
         self.hold.set()
         self._lock = threading.Lock()

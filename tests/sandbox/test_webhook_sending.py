@@ -396,3 +396,31 @@ async def test_reset_stops_deliveries_and_forgets_them(
     assert (await sandbox.get("/_sandbox/webhooks/deliveries")).json() == []
     assert (await sandbox.get("/_sandbox/stats")).json()["webhooks"]["posts"] == 0
     assert state.webhooks == {}
+
+
+async def test_a_destination_cannot_hold_the_sender_with_an_endless_answer_body(
+    sandbox: httpx.AsyncClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    await subscribe(sandbox, auth, receiver.url, "add_lead")
+    receiver.endless_body = True  # 1 TB promised, 10 KB/s delivered
+
+    await new_lead(sandbox, auth)
+
+    (attempt,) = await deliveries_until(sandbox, finished(1))
+    assert (attempt["status"], attempt["outcome"]) == (200, "ok")  # the status is all that counts
+
+
+async def test_a_redirect_is_not_followed_and_counts_as_a_failure(
+    sandbox: httpx.AsyncClient, auth: dict[str, str], receiver: Receiver
+) -> None:
+    await sandbox.patch("/_sandbox/settings", json=FAST_RETRIES)
+    with Receiver() as elsewhere:
+        await subscribe(sandbox, auth, receiver.url, "add_lead")
+        receiver.status = 302
+        receiver.redirect_to = elsewhere.url
+
+        await new_lead(sandbox, auth)
+
+        attempts = await deliveries_until(sandbox, finished(1))
+        assert [(a["status"], a["outcome"]) for a in attempts] == [(302, "rejected")] * 3
+        assert elsewhere.received == []
