@@ -1,9 +1,10 @@
 """Fixtures for the sandbox tests: an in-process sandbox with a hand-moved clock, reached
-through `SandboxTransport` (so faults look like network failures), and a connected token."""
+through `SandboxTransport` (so faults look like network failures), a connected token, and a
+local HTTP receiver for the webhooks the sandbox sends."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from amogate.amocrm.sandbox.config import SandboxConfig
 from amogate.amocrm.sandbox.state import SandboxState
 from amogate.amocrm.sandbox.transport import SandboxTransport
 from tests.sandbox.helpers import JSON, PUBLIC_URL, bearer, exchange
+from tests.sandbox.receiver import Receiver
 
 
 @pytest.fixture
@@ -39,10 +41,13 @@ def app(config: SandboxConfig, state: SandboxState) -> Starlette:
 
 
 @pytest.fixture
-async def sandbox(app: Starlette, config: SandboxConfig) -> AsyncIterator[httpx.AsyncClient]:
+async def sandbox(
+    app: Starlette, config: SandboxConfig, state: SandboxState
+) -> AsyncIterator[httpx.AsyncClient]:
     transport = SandboxTransport(app)
     async with httpx.AsyncClient(transport=transport, base_url=config.public_url) as client:
         yield client
+    await state.sender.aclose()  # webhooks still in flight belong to this test's event loop
 
 
 @pytest.fixture
@@ -53,3 +58,9 @@ async def tokens(sandbox: httpx.AsyncClient, config: SandboxConfig) -> JSON:
 @pytest.fixture
 def auth(tokens: JSON) -> dict[str, str]:
     return bearer(tokens["access_token"])
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as running:
+        yield running

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -98,3 +101,64 @@ def form_item(source_uid: str = "delivery-1", **overrides: Any) -> JSON:
     }
     item.update(overrides)
     return item
+
+
+def phone_field(*numbers: str) -> JSON:
+    return {"field_code": "PHONE", "values": [{"value": n, "enum_code": "MOB"} for n in numbers]}
+
+
+def email_field(*addresses: str) -> JSON:
+    return {"field_code": "EMAIL", "values": [{"value": a, "enum_code": "WORK"} for a in addresses]}
+
+
+async def new_contact(client: httpx.AsyncClient, auth: dict[str, str], **item: Any) -> int:
+    """Create one contact through `POST /api/v4/contacts`; its id."""
+    response = await client.post("/api/v4/contacts", json=[item], headers=auth)
+    assert response.status_code == 200, response.text
+    contact_id: int = response.json()["_embedded"]["contacts"][0]["id"]
+    return contact_id
+
+
+async def new_lead(client: httpx.AsyncClient, auth: dict[str, str], **item: Any) -> int:
+    """Create one lead through `POST /api/v4/leads`; its id."""
+    response = await client.post("/api/v4/leads", json=[item], headers=auth)
+    assert response.status_code == 200, response.text
+    lead_id: int = response.json()["_embedded"]["leads"][0]["id"]
+    return lead_id
+
+
+async def search_ids(
+    client: httpx.AsyncClient, auth: dict[str, str], query: str, **params: str
+) -> list[int]:
+    """Ids `GET /api/v4/contacts?query=` finds, [] on amoCRM's 204."""
+    response = await client.get("/api/v4/contacts", params={"query": query, **params}, headers=auth)
+    if response.status_code == 204:
+        assert response.content == b""
+        return []
+    assert response.status_code == 200, response.text
+    return [c["id"] for c in response.json()["_embedded"]["contacts"]]
+
+
+async def subscribe(
+    client: httpx.AsyncClient, auth: dict[str, str], destination: str, *codes: str
+) -> JSON:
+    response = await client.post(
+        "/api/v4/webhooks", json={"destination": destination, "settings": list(codes)}, headers=auth
+    )
+    assert response.status_code == 200, response.text
+    webhook: JSON = response.json()
+    return webhook
+
+
+async def deliveries_until(
+    client: httpx.AsyncClient, done: Callable[[list[JSON]], bool], timeout_s: float = 10.0
+) -> list[JSON]:
+    """Poll `GET /_sandbox/webhooks/deliveries` until `done(attempts)`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        attempts: list[JSON] = (await client.get("/_sandbox/webhooks/deliveries")).json()
+        if done(attempts):
+            return attempts
+        if time.monotonic() > deadline:
+            raise AssertionError(f"deliveries never got there: {attempts}")
+        await asyncio.sleep(0.01)

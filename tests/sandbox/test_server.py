@@ -162,3 +162,29 @@ def test_default_public_url_follows_the_listening_port() -> None:
     assert moved.public_url == "http://127.0.0.1:9300"
     assert moved.referer == "127.0.0.1:9300"
     assert kept.public_url == "https://sb.example.uz"
+
+
+def test_webhook_and_duplicate_control_flags_build_the_config() -> None:
+    config, _, _ = parse_args(
+        [
+            "--duplicate-control",
+            "--webhook-timeout-s",
+            "0.5",
+            "--webhook-retry-factor",
+            "0.01",
+            "--webhook-disable-failures",
+            "7",
+            "--webhook-disable-window-s",
+            "60",
+        ]
+    )
+
+    assert config == SandboxConfig(
+        duplicate_control=True,
+        webhook_timeout_s=0.5,
+        webhook_retry_factor=0.01,
+        webhook_disable_failures=7,
+        webhook_disable_window_s=60.0,
+    )
+    runner = SandboxServer(config)
+    assert parse_args(runner.args()[3:])[0] == runner.config  # the runner passes every flag on

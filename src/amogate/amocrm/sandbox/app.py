@@ -23,6 +23,7 @@ from amogate.amocrm.sandbox.routes import (
     notes,
     oauth,
     unsorted,
+    updates,
     webhooks,
 )
 from amogate.amocrm.sandbox.state import SandboxState
@@ -53,6 +54,7 @@ def create_sandbox_app(config: SandboxConfig, state: SandboxState | None = None)
             *complex.ROUTES,
             *notes.ROUTES,
             *leads.ROUTES,
+            *updates.ROUTES,
             *webhooks.ROUTES,
         ],
         middleware=[Middleware(SandboxMiddleware, state=sandbox)],

@@ -18,6 +18,12 @@ class SandboxConfig:
     default so tests stay deterministic.
     `unsorted_source_uid_filter` enables the sandbox-only `filter[source_uid]` on
     `GET /api/v4/leads/unsorted`; real amoCRM ignores unknown filters, so it is off by default.
+    `duplicate_control` stands for the admin setting that makes `leads/complex` merge a new
+    contact into an existing one (off, as in a fresh account; see routes/complex.py).
+    The `webhook_*` values drive the webhooks the sandbox sends (see webhook_policy.py):
+    amoCRM's 2 s timeout, its retry schedule stretched by `webhook_retry_factor` (0.001 turns
+    its 5 minutes into 0.3 s for tests), and the disable rule: more than
+    `webhook_disable_failures` failures within `webhook_disable_window_s`.
     """
 
     subdomain: str = "sandbox"
@@ -32,6 +38,11 @@ class SandboxConfig:
     block_after_s: int = 0
     block_duration_s: int = 60
     unsorted_source_uid_filter: bool = False
+    duplicate_control: bool = False
+    webhook_timeout_s: float = 2.0
+    webhook_retry_factor: float = 1.0
+    webhook_disable_failures: int = 100
+    webhook_disable_window_s: float = 7200.0
 
     @property
     def base_url(self) -> str:

@@ -5,7 +5,10 @@ when the whole batch is valid, so a rejected request leaves no trace. Lead rules
 and `status_id` must exist and belong together; without them the lead lands in the first
 regular stage of the main pipeline; the Unsorted stage cannot be set directly (assumption);
 `responsible_user_id` must be a user (ISS-26); `_embedded.contacts`/`companies` link EXISTING
-entities by id.
+entities by id. Where a contact may be new or existing (unsorted forms, complex), `{"id": N}`
+links contact N — other keys of that object are ignored — and an unknown or deleted N is
+`NotSupportedChoice` on `..._embedded.contacts.0.id` (400), the shape amoCRM uses for unknown
+ids elsewhere (amoCRM's exact answer here is not documented).
 """
 
 from __future__ import annotations
@@ -146,7 +149,8 @@ def contact_draft(
     """Check one contact; with `by_id`, `{"id": N}` names an existing contact instead."""
     if by_id and "id" in raw:
         existing = raw["id"]
-        if not isinstance(existing, int) or existing not in state.contacts:
+        known = isinstance(existing, int) and not isinstance(existing, bool)
+        if not known or existing not in state.contacts or state.contacts[existing].is_deleted:
             errors.bad_choice(f"{prefix}id")
         return ContactDraft("", "", "", 0, 0, None, None, existing_id=existing)
     first = _text(raw, "first_name", errors, prefix) or ""

@@ -87,11 +87,21 @@ class SandboxServer:
             str(c.block_after_s),
             "--block-duration-s",
             str(c.block_duration_s),
+            "--webhook-timeout-s",
+            str(c.webhook_timeout_s),
+            "--webhook-retry-factor",
+            str(c.webhook_retry_factor),
+            "--webhook-disable-failures",
+            str(c.webhook_disable_failures),
+            "--webhook-disable-window-s",
+            str(c.webhook_disable_window_s),
         ]
         if c.long_lived_token is not None:
             args += ["--long-lived-token", c.long_lived_token]
         if c.unsorted_source_uid_filter:
             args.append("--unsorted-source-uid-filter")
+        if c.duplicate_control:
+            args.append("--duplicate-control")
         return args
 
     def start(self) -> SandboxServer:

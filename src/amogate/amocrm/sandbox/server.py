@@ -74,7 +74,8 @@ def run(config: SandboxConfig, host: str = "127.0.0.1", port: int = 9096) -> Non
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[SandboxConfig, str, int]:
-    """The flags of `amogate sandbox`, plus sandbox-only ones (`--public-url`, block mode)."""
+    """The flags of `amogate sandbox`, plus sandbox-only ones (`--public-url`, block mode,
+    `--duplicate-control`, the `--webhook-*` policy: see config.py and webhook_policy.py)."""
     defaults = SandboxConfig()
     parser = argparse.ArgumentParser(prog="amogate-sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -91,6 +92,15 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SandboxConfig, str, i
     parser.add_argument("--block-after-s", type=int, default=defaults.block_after_s)
     parser.add_argument("--block-duration-s", type=int, default=defaults.block_duration_s)
     parser.add_argument("--unsorted-source-uid-filter", action="store_true")
+    parser.add_argument("--duplicate-control", action="store_true")
+    parser.add_argument("--webhook-timeout-s", type=float, default=defaults.webhook_timeout_s)
+    parser.add_argument("--webhook-retry-factor", type=float, default=defaults.webhook_retry_factor)
+    parser.add_argument(
+        "--webhook-disable-failures", type=int, default=defaults.webhook_disable_failures
+    )
+    parser.add_argument(
+        "--webhook-disable-window-s", type=float, default=defaults.webhook_disable_window_s
+    )
     args = parser.parse_args(argv)
     config = SandboxConfig(
         subdomain=args.subdomain,
@@ -105,6 +115,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SandboxConfig, str, i
         block_after_s=args.block_after_s,
         block_duration_s=args.block_duration_s,
         unsorted_source_uid_filter=args.unsorted_source_uid_filter,
+        duplicate_control=args.duplicate_control,
+        webhook_timeout_s=args.webhook_timeout_s,
+        webhook_retry_factor=args.webhook_retry_factor,
+        webhook_disable_failures=args.webhook_disable_failures,
+        webhook_disable_window_s=args.webhook_disable_window_s,
     )
     return config, args.host, args.port
 

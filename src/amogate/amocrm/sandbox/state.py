@@ -1,9 +1,13 @@
 """All in-memory state of one sandbox account.
 
-`reset()` returns the account to its seeded form: entities, the request log, faults, the budget
+`reset()` returns the account to its seeded form: entities, the request log, faults, the budget,
+webhook deliveries in flight, the runtime settings (`duplicate_control`, the webhook policy)
 and every statistic are cleared and the seed is rebuilt. Tokens and authorization codes are
 KEPT by default, so a client connected once stays connected across test cases; pass
 `tokens=True` to drop them too.
+
+`announce(code, event)` offers an amoCRM webhook event (e.g. `status_lead`) to every enabled
+webhook subscribed to that code; `webhook_sender.py` sends it after the answer.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from amogate.amocrm.sandbox.faults import FaultSet
 from amogate.amocrm.sandbox.requestlog import RequestLog
 from amogate.amocrm.sandbox.seed import ACCOUNT_ID, SeededAccount, build_seed
 from amogate.amocrm.sandbox.tokens import OAuthStats, TokenStore
+from amogate.amocrm.sandbox.webhook_policy import WebhookPolicy
+from amogate.amocrm.sandbox.webhook_sender import WebhookSender
+from amogate.amocrm.webhook_format import WebhookEvent
 
 JSON = dict[str, Any]
 
@@ -55,6 +62,18 @@ class SandboxState:
         )
         self.log = RequestLog()
         self.account_id = ACCOUNT_ID
+        self.policy = WebhookPolicy.from_config(config)
+        self.duplicate_control = config.duplicate_control
+        self.sender = WebhookSender(
+            clock,
+            self.policy,
+            lambda webhook_id: self.webhooks.get(webhook_id),
+            {
+                "subdomain": config.subdomain,
+                "id": str(ACCOUNT_ID),
+                "_links": {"self": config.base_url},
+            },
+        )
         self.seed: SeededAccount
         self.leads: dict[int, Lead]
         self.contacts: dict[int, Contact]
@@ -87,6 +106,10 @@ class SandboxState:
         }
         self.counters = Counter()
         self.duplicate_source_uids = 0
+        self.sender.clear()
+        fresh = WebhookPolicy.from_config(self.config)
+        self.policy.update(fresh.as_dict())
+        self.duplicate_control = self.config.duplicate_control
         self.faults.clear()
         self.faults.injected = 0
         self.budget.clear()
@@ -94,6 +117,12 @@ class SandboxState:
         self.tokens.stats = OAuthStats()
         if tokens:
             self.tokens.clear()
+
+    def announce(self, code: str, event: WebhookEvent) -> None:
+        """Offer `event` to every enabled webhook subscribed to `code` (amoCRM's settings)."""
+        for webhook in self.webhooks.values():
+            if code in webhook.settings:
+                self.sender.enqueue(webhook, code, event)
 
     def next_id(self, kind: str) -> int:
         value = FIRST_IDS[kind] + self.counters[kind]
@@ -147,7 +176,8 @@ class SandboxState:
         revocation, i.e. two refreshes raced, `revoked_access_presented`),
         `max_requests_per_second` per budget key (`token:<sha256 prefix>`, `client:<id>`,
         `ip:<addr>`; every request that reached the server, 429s included),
-        `max_requests_per_second_any`, `entities` counts, `unsorted_duplicate_source_uids`.
+        `max_requests_per_second_any`, `entities` counts, `unsorted_duplicate_source_uids`,
+        `webhooks` (see `WebhookSender.stats`).
         """
         by_token = self.budget.max_per_second
         return {
@@ -170,4 +200,5 @@ class SandboxState:
                 "webhooks": len(self.webhooks),
             },
             "unsorted_duplicate_source_uids": self.duplicate_source_uids,
+            "webhooks": self.sender.stats(),
         }

@@ -10,6 +10,16 @@
 - `POST /_sandbox/reset` `{"tokens": false}` — back to the seeded account (see `state.py`).
 - `POST /_sandbox/expire-tokens` `{"include_long_lived": false}` — every current access token
   expires now.
+- `GET /_sandbox/settings` / `PATCH /_sandbox/settings` `{"duplicate_control": bool,
+  "webhook_timeout_s": 2.0, "webhook_retry_factor": 1.0, "webhook_disable_failures": 100,
+  "webhook_disable_window_s": 7200}` — runtime settings (any subset; a bad value → 400 and
+  nothing changes; `reset` restores the start values).
+- `GET /_sandbox/webhooks/deliveries[?since=SEQ][&destination=URL][&webhook_id=N]` — every
+  attempt to send a webhook, oldest first: `seq`, `delivery_id`, `attempt`, `webhook_id`,
+  `destination`, `sent_at`, `status` (None = no answer), `outcome` (`ok`, `rejected`,
+  `timeout`, `unreachable`), `latency_ms`, `error`, `next_attempt_in_s` (amoCRM's scale; None
+  = no more attempts), `webhook_disabled`, `events` (`code`, `entity`, `action`, `id`) and the
+  urlencoded `body`. So a test can prove what amoCRM saw from its receiver.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from starlette.routing import Route
 from amogate.amocrm.sandbox.faults import FaultSpecError
 from amogate.amocrm.sandbox.responses import plain_json
 from amogate.amocrm.sandbox.routes.common import state_of
+from amogate.amocrm.sandbox.webhook_policy import PolicyError
 
 JSON = dict[str, Any]
 
@@ -92,6 +103,36 @@ async def expire_tokens(request: Request) -> Response:
     return plain_json({"expired": expired})
 
 
+async def settings(request: Request) -> Response:
+    state = state_of(request)
+    if request.method == "PATCH":
+        body = await _object(request)
+        unknown = set(body) - {"duplicate_control", *state.policy.as_dict()}
+        duplicate = body.get("duplicate_control", state.duplicate_control)
+        if unknown:
+            return plain_json({"error": f"unknown settings: {', '.join(sorted(unknown))}"}, 400)
+        if not isinstance(duplicate, bool):
+            return plain_json({"error": "duplicate_control must be true or false"}, 400)
+        try:
+            state.policy.update(body)
+        except PolicyError as exc:
+            return plain_json({"error": str(exc)}, status=400)
+        state.duplicate_control = duplicate
+    return plain_json({"duplicate_control": state.duplicate_control, **state.policy.as_dict()})
+
+
+async def deliveries(request: Request) -> Response:
+    state = state_of(request)
+    params = request.query_params
+    raw = params.get("since", "0")
+    attempts = state.sender.since(int(raw) if raw.isdigit() else 0)
+    if "destination" in params:
+        attempts = [a for a in attempts if a["destination"] == params["destination"]]
+    if params.get("webhook_id", "").isdigit():
+        attempts = [a for a in attempts if a["webhook_id"] == int(params["webhook_id"])]
+    return plain_json(attempts)
+
+
 async def _object(request: Request) -> JSON:
     raw = await request.body()
     if not raw.strip():
@@ -112,4 +153,6 @@ ROUTES = [
     Route("/_sandbox/authorize", authorize, methods=["POST"]),
     Route("/_sandbox/reset", reset, methods=["POST"]),
     Route("/_sandbox/expire-tokens", expire_tokens, methods=["POST"]),
+    Route("/_sandbox/settings", settings, methods=["GET", "PATCH"]),
+    Route("/_sandbox/webhooks/deliveries", deliveries, methods=["GET"]),
 ]

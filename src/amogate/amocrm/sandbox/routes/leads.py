@@ -1,10 +1,13 @@
 """Leads and contacts: create (arrays), get one, list with `query` (amocrm-api.md §4.6, §4.10).
 
-Lists: `page`/`limit`, `query` (case-insensitive substring over name and every field value —
-amoCRM's full-text search is looser than exact, e.g. a phone's national part finds it),
-`filter[id][]`, `order[id|created_at|updated_at]`; no match → 204. A missing id → 204 (as
-clients observe). Contacts that arrived with a not yet accepted unsorted item are left out of
-contact lists (amoCRM hides them until acceptance).
+Lists: `page`/`limit`, `query` (see search.py: substring over every filled field, letters
+case-insensitive, phones by their digits as typed), `filter[id][]`,
+`filter[created_at|updated_at][from|to]` (unix seconds, inclusive), leads also
+`filter[pipeline_id]`, `order[id|created_at|updated_at]`, `with=contacts` on leads and
+`with=leads` on contacts; no match → 204. A missing id → 204 (as clients observe). Contacts
+that arrived with a not yet accepted unsorted item are left out of contact lists and searches
+(amoCRM hides them until acceptance) but are readable by id, with `is_unsorted: true`.
+Creating announces `add_lead` / `add_contact` webhooks (webhook_items.py).
 """
 
 from __future__ import annotations
@@ -16,8 +19,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from amogate.amocrm.sandbox import render
-from amogate.amocrm.sandbox.drafts import contact_draft, lead_draft, save_contact, save_lead
+from amogate.amocrm.sandbox import render, webhook_items
+from amogate.amocrm.sandbox.drafts import (
+    ContactDraft,
+    LeadDraft,
+    contact_draft,
+    lead_draft,
+    save_contact,
+    save_lead,
+)
 from amogate.amocrm.sandbox.entities import Contact, Lead
 from amogate.amocrm.sandbox.responses import hal, no_content
 from amogate.amocrm.sandbox.routes.common import (
@@ -28,11 +38,13 @@ from amogate.amocrm.sandbox.routes.common import (
     state_of,
     with_parts,
 )
+from amogate.amocrm.sandbox.search import matches_contact, matches_lead
+from amogate.amocrm.sandbox.state import SandboxState
 from amogate.amocrm.sandbox.validation import Validation, read_batch, request_id_of
-from amogate.amocrm.sandbox.values import field_text
 
 JSON = dict[str, Any]
 D = TypeVar("D")
+T = TypeVar("T", Lead, Contact)
 
 
 async def _create_batch(
@@ -68,14 +80,14 @@ async def _create_batch(
 
 
 async def create_leads(request: Request) -> Response:
-    return await _create_batch(request, "leads", lead_draft, save_lead)
+    return await _create_batch(request, "leads", lead_draft, _save_and_announce_lead)
 
 
 async def list_leads(request: Request) -> Response:
     state = state_of(request)
     parts = with_parts(request)
     rows = [lead for lead in state.leads.values() if not lead.is_deleted]
-    rows = _filtered(request, rows, _lead_text)
+    rows = _filtered(request, rows, matches_lead)
     pipelines = int_list(request, "filter[pipeline_id]")
     if pipelines:
         rows = [lead for lead in rows if lead.pipeline_id in pipelines]
@@ -92,14 +104,14 @@ async def get_lead(request: Request) -> Response:
 
 
 async def create_contacts(request: Request) -> Response:
-    return await _create_batch(request, "contacts", contact_draft, save_contact)
+    return await _create_batch(request, "contacts", contact_draft, _save_and_announce_contact)
 
 
 async def list_contacts(request: Request) -> Response:
     state = state_of(request)
     parts = with_parts(request)
     rows = [c for c in state.contacts.values() if not c.is_deleted and not c.is_unsorted]
-    rows = _filtered(request, rows, _contact_text)
+    rows = _filtered(request, rows, matches_contact)
     rows = ordered(request, rows, _ORDER_CONTACT)
     return listing(request, [render.contact(state, c, parts) for c in rows], "contacts")
 
@@ -112,27 +124,38 @@ async def get_contact(request: Request) -> Response:
     return hal(render.contact(state, found, with_parts(request)))
 
 
-def _filtered(request: Request, rows: list[Any], text_of: Any) -> list[Any]:
+def _save_and_announce_lead(state: SandboxState, draft: LeadDraft) -> Lead:
+    lead = save_lead(state, draft)
+    webhook_items.lead_added(state, lead)
+    return lead
+
+
+def _save_and_announce_contact(state: SandboxState, draft: ContactDraft) -> Contact:
+    contact = save_contact(state, draft)
+    webhook_items.contact_added(state, contact)
+    return contact
+
+
+def _filtered(request: Request, rows: list[T], matches: Callable[[str, T], bool]) -> list[T]:
     ids = int_list(request, "filter[id]")
     if ids:
         rows = [r for r in rows if r.id in ids]
-    query = request.query_params.get("query", "").strip().lower()
-    if query:
-        rows = [r for r in rows if any(query in t.lower() for t in text_of(r))]
+    for stamp in ("created_at", "updated_at"):
+        low = _stamp(request, f"filter[{stamp}][from]")
+        high = _stamp(request, f"filter[{stamp}][to]")
+        if low is not None:
+            rows = [r for r in rows if getattr(r, stamp) >= low]
+        if high is not None:
+            rows = [r for r in rows if getattr(r, stamp) <= high]
+    query = request.query_params.get("query", "")
+    if query.strip():
+        rows = [r for r in rows if matches(query, r)]
     return rows
 
 
-def _lead_text(lead: Lead) -> list[str]:
-    return [lead.name, str(lead.id), str(lead.price), *field_text(lead.custom_fields_values)]
-
-
-def _contact_text(contact: Contact) -> list[str]:
-    return [
-        contact.name,
-        contact.first_name,
-        contact.last_name,
-        *field_text(contact.custom_fields_values),
-    ]
+def _stamp(request: Request, key: str) -> int | None:
+    raw = request.query_params.get(key, "").strip()
+    return int(raw) if raw.isascii() and raw.isdigit() else None
 
 
 _ORDER_LEAD: dict[str, Any] = {

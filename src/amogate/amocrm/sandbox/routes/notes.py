@@ -4,7 +4,8 @@
 `entity_id` per item; `note_type` is required and must be a known type; `common` (and the
 other text types) need `params.text`. An unknown entity → `NotSupportedChoice` on `entity_id`
 (assumption). Lists: `GET .../{id}/notes` and `GET .../notes` with `filter[note_type][]` and
-`filter[entity_id][]`; 204 when empty.
+`filter[entity_id][]`; 204 when empty. Each note announces a `note_lead` / `note_contact`
+webhook (webhook_items.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from amogate.amocrm.sandbox import render
+from amogate.amocrm.sandbox import render, webhook_items
 from amogate.amocrm.sandbox.entities import Note
 from amogate.amocrm.sandbox.responses import hal, no_content
 from amogate.amocrm.sandbox.routes.common import int_list, listing, path_id, state_of
@@ -79,6 +80,7 @@ async def create_notes(request: Request) -> Response:
             updated_at=now,
         )
         state.notes[note.id] = note
+        webhook_items.note_added(state, note)
         created.append(
             {
                 "id": note.id,

@@ -3,10 +3,15 @@
 Create: each item needs `source_name`, `source_uid` and a top-level `metadata` with `form_id`,
 `form_name`, `form_page` and `form_sent_at` (the fields the PHP client always sends — assumed
 required); missing ones → `FieldMissing`. The lead lands in the pipeline's Unsorted stage
-(main pipeline by default) and the contact stays hidden from contact lists until acceptance.
+(main pipeline by default). A new contact stays hidden from contact lists and `query` searches
+until acceptance; a contact given as `{"id": N}` links existing contact N (it stays visible;
+unknown N → `NotSupportedChoice` on `_embedded.contacts.0.id`).
 Assumptions: up to 250 items per request; a repeated `source_uid` is accepted as a new item
 (Kommo's behaviour; the sandbox counts it in `/_sandbox/stats` so tests can catch duplicates);
-accepted and declined items leave the list but stay readable by uid.
+accepted and declined items leave the list but stay readable by uid. Declining deletes the
+lead and a hidden contact — unless another lead uses that contact, which then becomes visible.
+Webhooks: creating announces `add_lead`; accepting announces `status_lead` and `update_lead`
+for the lead and `add_contact` for a contact that becomes visible.
 List filters: `filter[uid]`, `filter[category][]`, `filter[pipeline_id]`, `order[created_at]`,
 and — only with `SandboxConfig.unsorted_source_uid_filter` — the sandbox extension
 `filter[source_uid]` (real amoCRM ignores it).
@@ -22,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from amogate.amocrm.sandbox import render
+from amogate.amocrm.sandbox import render, webhook_items
 from amogate.amocrm.sandbox.drafts import (
     CompanyDraft,
     ContactDraft,
@@ -64,6 +69,7 @@ class FormDraft:
     lead: LeadDraft
     contact: ContactDraft | None
     company: CompanyDraft | None
+    category: str = "forms"
 
 
 async def create_forms(request: Request) -> Response:
@@ -80,7 +86,7 @@ async def create_forms(request: Request) -> Response:
         if draft is not None:
             drafts.append(draft)
     validation.raise_if_failed()
-    created = [_save(state, draft) for draft in drafts]
+    created = [save_unsorted(state, draft) for draft in drafts]
     body = [
         {
             "uid": item.uid,
@@ -163,11 +169,13 @@ async def accept(request: Request) -> Response:
         validation.item("0").bad_choice("status_id")
         raise validation.error()
     lead = state.leads[item.lead_id]
+    before = webhook_items.LeadBefore.of(lead)
     lead.status_id = int(status_id)
     lead.updated_at = state.now()
-    if item.contact_id is not None:
-        state.contacts[item.contact_id].is_unsorted = False
     item.status = "accepted"
+    webhook_items.lead_changed(state, lead, before)
+    if item.contact_id is not None:
+        _reveal(state, item.contact_id)
     return hal(_action_result(item))
 
 
@@ -179,10 +187,24 @@ async def decline(request: Request) -> Response:
     if item.status != "new":
         return problem(400, "Unsorted already processed")
     state.leads[item.lead_id].is_deleted = True
-    if item.contact_id is not None and state.contacts[item.contact_id].is_unsorted:
-        state.contacts[item.contact_id].is_deleted = True
     item.status = "declined"
+    contact_id = item.contact_id
+    if contact_id is not None and state.contacts[contact_id].is_unsorted:
+        if any(
+            contact_id in lead.contact_ids for lead in state.leads.values() if not lead.is_deleted
+        ):
+            _reveal(state, contact_id)
+        else:
+            state.contacts[contact_id].is_deleted = True
     return hal(_action_result(item))
+
+
+def _reveal(state: SandboxState, contact_id: int) -> None:
+    """A hidden contact of an unsorted item appears in lists (and is announced)."""
+    contact = state.contacts[contact_id]
+    if contact.is_unsorted:
+        contact.is_unsorted = False
+        webhook_items.contact_added(state, contact)
 
 
 def _form_draft(
@@ -221,7 +243,7 @@ def _form_draft(
     contact = (
         None
         if contacts is None
-        else contact_draft(state, contacts, errors, "_embedded.contacts.0.")
+        else contact_draft(state, contacts, errors, "_embedded.contacts.0.", by_id=True)
     )
     company = (
         None
@@ -258,7 +280,8 @@ def _one(embedded: JSON, key: str, errors: ItemErrors) -> JSON | None:
     return first
 
 
-def _save(state: SandboxState, draft: FormDraft) -> UnsortedItem:
+def save_unsorted(state: SandboxState, draft: FormDraft) -> UnsortedItem:
+    """Store a checked item: the lead in the Unsorted stage, a new contact hidden."""
     draft.lead.pipeline_id = int(draft.pipeline["id"])
     draft.lead.status_id = unsorted_stage(draft.pipeline)
     if draft.created_at is not None and draft.lead.created_at is None:
@@ -278,7 +301,7 @@ def _save(state: SandboxState, draft: FormDraft) -> UnsortedItem:
         uid=state.next_uid(),
         source_uid=draft.source_uid,
         source_name=draft.source_name,
-        category="forms",
+        category=draft.category,
         pipeline_id=int(draft.pipeline["id"]),
         created_at=draft.created_at or state.now(),
         metadata=draft.metadata,
@@ -287,6 +310,7 @@ def _save(state: SandboxState, draft: FormDraft) -> UnsortedItem:
         company_id=None if company is None else company.id,
     )
     state.unsorted[item.uid] = item
+    webhook_items.lead_added(state, lead)
     return item
 
 

@@ -1,9 +1,12 @@
 """Webhook subscriptions (amocrm-api.md §4.11): `POST/GET/DELETE /api/v4/webhooks`.
 
 POST `{destination, settings, sort}` returns the webhook object (re-posting a destination
-updates it); GET lists `{_total_items, _embedded: {webhooks}}` with `filter[destination]`, 204
-when none; DELETE with `{destination}` → 204. Assumptions: unknown `settings` codes →
-`NotSupportedChoice`; at most 100 webhooks. Delivery of events is not emulated.
+updates it and re-enables a disabled webhook, forgetting its failures); GET lists
+`{_total_items, _embedded: {webhooks}}` with `filter[destination]`, 204 when none, and shows
+`disabled`; DELETE with `{destination}` → 204 (pending retries to it stop). Assumptions:
+unknown `settings` codes → `NotSupportedChoice`; at most 100 webhooks.
+The sandbox SENDS webhooks in amoCRM's format for the events webhook_items.py lists, with the
+timeout, retries and disable rule of webhook_policy.py (delivery: webhook_sender.py).
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ async def subscribe(request: Request) -> Response:
         found.sort = int(data.get("sort") or found.sort)
         found.updated_at = now
         found.disabled = False
+        state.sender.forget_failures(found.id)
     return hal(render.webhook(state, found))
 
 
