@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from amogate.api import envelope
 from amogate.api.deps import amo_of, settings_of
-from amogate.connection import connect
+from amogate.connection import advice, connect
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 
@@ -55,7 +55,7 @@ async def callback(
         await connect.consume_state(amo, state)
         if error:
             raise connect.ConnectError(
-                "Access was denied in amoCRM" if error == "access_denied" else "amoCRM refused"
+                advice.ACCESS_DENIED if error == "access_denied" else advice.AMOCRM_REFUSED
             )
         host = connect.account_host(amo, referer)
         connected = await connect.exchange(amo, code or "", host)

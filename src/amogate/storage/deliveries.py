@@ -444,6 +444,17 @@ async def requeue(
     return bool(result.rowcount)
 
 
+async def make_waiting_due(conn: AsyncConnection, *, now: datetime) -> int:
+    """Every queued or retrying delivery becomes due now (amoCRM was just (re)connected, so
+    what waited for it need not wait for its scheduled retry). How many."""
+    result = await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.status.in_((QUEUED, RETRYING)), deliveries.c.next_attempt_at > now)
+        .values(next_attempt_at=now, updated_at=now)
+    )
+    return int(result.rowcount)
+
+
 async def requeue_failed(conn: AsyncConnection, *, now: datetime, give_up_at: datetime) -> int:
     result = await conn.execute(
         update(deliveries)

@@ -20,6 +20,7 @@ from amogate.connection.service import AmoConnection
 from amogate.storage import accounts, delivery_views
 from amogate.storage.budget import BudgetState
 from amogate.storage.db import Database
+from amogate.worker import reachability
 
 log = structlog.get_logger("amogate.admin")
 
@@ -48,6 +49,9 @@ class Overview:
     refreshed_at: datetime | None = None
     counts_24h: dict[str, int] = field(default_factory=dict)
     oldest_undelivered: datetime | None = None
+    reach: reachability.Reachability = field(
+        default_factory=lambda: reachability.Reachability(known=False, answering=True)
+    )
 
     @property
     def has_token(self) -> bool:
@@ -97,8 +101,11 @@ async def gather(app: FastAPI, *, now: datetime | None = None) -> Overview:
     async with database.read() as conn:
         counts = await delivery_views.counts(conn, since=now - timedelta(hours=24))
         oldest = await delivery_views.oldest_undelivered(conn)
+        reach = reachability.assess(await delivery_views.latest_attempts(conn))
     amo: AmoConnection | None = getattr(app.state, "amo", None)
-    view = Overview(configured=amo is not None, counts_24h=counts, oldest_undelivered=oldest)
+    view = Overview(
+        configured=amo is not None, counts_24h=counts, oldest_undelivered=oldest, reach=reach
+    )
     if amo is None:
         return view
     row = await amo.account_state()
