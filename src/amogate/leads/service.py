@@ -77,6 +77,7 @@ class LeadIntake:
         delivery = {
             "delivery_id": delivery_id,
             "payload": payload,
+            "received": json.loads(await request.body()),  # shown beside payload to operators
             "lead_name": lead.lead.name,
             "contact_name": mapping.contact_name(payload["contact"]),
             "api_key_id": principal.key_id,

@@ -50,6 +50,7 @@ class Delivery:
     status: str
     step: str
     payload: dict[str, Any]
+    received: Any  # the request body as the client sent it (None for older leads)
     lead_name: str
     contact_name: str
     api_key_id: str | None
@@ -92,6 +93,7 @@ def _delivery(row: Row[Any]) -> Delivery:
         status=m["status"],
         step=m["step"],
         payload=m["payload"],
+        received=m["received"],
         lead_name=m["lead_name"],
         contact_name=m["contact_name"],
         api_key_id=m["api_key_id"],
@@ -121,6 +123,7 @@ def delivery_row(
     *,
     delivery_id: str,
     payload: dict[str, Any],
+    received: Any = None,
     lead_name: str,
     contact_name: str,
     api_key_id: str | None,
@@ -135,6 +138,7 @@ def delivery_row(
         "status": QUEUED,
         "step": STEP_FORM,
         "payload": payload,
+        "received": received,
         "lead_name": lead_name[:255],
         "contact_name": contact_name[:255],
         "api_key_id": api_key_id,
