@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 from fastapi import FastAPI
@@ -25,6 +26,8 @@ from amogate.worker import reachability
 log = structlog.get_logger("amogate.admin")
 
 ACCOUNT_WAIT_S = 5.0
+# How long a page waits for the account's time zone when it was never fetched (else UTC).
+ZONE_WAIT_S = 1.5
 PLATFORMS = (
     (".amocrm.ru", "amoCRM (amocrm.ru)"),
     (".amocrm.com", "amoCRM (amocrm.com)"),
@@ -89,6 +92,26 @@ async def _account_info(app: FastAPI) -> dict[str, Any] | None:
         return None
     account = await asyncio.wait_for(info.account(), ACCOUNT_WAIT_S)
     return account if isinstance(account, dict) else None
+
+
+async def account_zone(app: FastAPI) -> tzinfo:
+    """The account's time zone (amoCRM's account settings), from the info cache; UTC when it
+    is unknown. A copy of any age will do: accounts rarely move."""
+    info = getattr(app.state, "info", None)
+    if info is None:
+        return UTC
+    entry = info.peek("account")
+    value = entry.value if entry is not None else None
+    if value is None:
+        try:
+            value = await asyncio.wait_for(info.account(), ZONE_WAIT_S)
+        except Exception:  # not connected, amoCRM down or slow: show UTC for now
+            return UTC
+    name = value.get("timezone") if isinstance(value, dict) else None
+    try:
+        return ZoneInfo(name) if isinstance(name, str) and name else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
 
 
 def _when(unix: float, now: float) -> datetime | None:
