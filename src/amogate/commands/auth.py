@@ -56,8 +56,9 @@ def _settings() -> Settings:
     from amogate.logging import configure_logging
 
     settings = load_settings()
-    # The report goes to stdout; the gateway's own log lines (warnings and up) to stderr.
-    configure_logging(log_format=settings.log_format, level="WARNING", stream=sys.stderr)
+    # The report goes to stdout and a failure is one line on stderr; of the gateway's own log
+    # lines only errors are shown (a warning would repeat that line as JSON).
+    configure_logging(log_format=settings.log_format, level="ERROR", stream=sys.stderr)
     if not settings.amo_configured:
         _fail("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)", 2)
     check_database(settings)
