@@ -20,6 +20,7 @@ from amogate import __version__
 from amogate.api import diagnostics, health, info, leads, oauth, ready
 from amogate.api import metrics as metrics_api
 from amogate.api.auth import ApiKeyAuthenticator, KeyOriginsCORSMiddleware
+from amogate.api.docs import install_docs
 from amogate.api.errors import install_error_handlers
 from amogate.api.middleware import (
     BodyLimitMiddleware,
@@ -102,7 +103,7 @@ def create_app(
         version=__version__,
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from the package by install_docs, not from a CDN
         openapi_url="/openapi.json",
         redoc_url=None,
     )
@@ -114,6 +115,7 @@ def create_app(
     app.state.metrics = gateway_metrics
 
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(leads.router)
     app.include_router(oauth.router)

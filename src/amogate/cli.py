@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from amogate import __version__
 from amogate.commands import auth, check, deliveries, keys, worker
-from amogate.settings import Settings
+from amogate.commands.ports import port_problem
+from amogate.commands.startup import (
+    EnvFileOption,
+    check_database,
+    env_source,
+    fail,
+    load_settings,
+)
+from amogate.settings import ENV_FILE_VARIABLE
+
+__all__ = ["app", "check_database", "fail", "load_settings", "main"]
 
 RUN_WORKER_ENV = "AMOGATE_RUN_WORKER"
 APP_FACTORY = "amogate.app:create_app_from_environment"
@@ -32,47 +41,6 @@ app.command("worker")(worker.run_worker)
 app.command("check")(check.check)
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """One clear line on stderr, then exit non-zero (no traceback)."""
-    typer.echo(f"amogate: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def load_settings(**overrides: object) -> Settings:
-    """Settings from .env and the environment; a bad value ends the program with one line
-    naming the variable."""
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        variable = ".".join(str(p) for p in first["loc"]).upper() or "configuration"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        if variable not in message:
-            message = f"{variable}: {message}"
-        fail(f"invalid configuration: {message}")
-
-
-def check_database(settings: Settings) -> None:
-    from amogate.storage.db import Database
-
-    async def ping() -> None:
-        db = Database(settings.database_url)
-        try:
-            await asyncio.wait_for(db.ping(), timeout=10)
-        finally:
-            await db.dispose()
-
-    try:
-        asyncio.run(ping())
-    except Exception as exc:
-        fail(f"DATABASE_URL: cannot reach the database ({type(exc).__name__}: {_short(exc)})")
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return text[:160]
-
-
 def _version_callback(value: bool) -> None:
     if value:
         typer.echo(f"amogate {__version__}")
@@ -91,8 +59,12 @@ def main_callback(
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to listen on (HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (PORT, default 9095).")] = None,
+    host: Annotated[
+        str | None, typer.Option(metavar="HOST", help="Interface to listen on (HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Port (PORT, default 9095).")
+    ] = None,
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Do not run the delivery worker in this process.")
     ] = False,
@@ -101,12 +73,15 @@ def serve(
         typer.Option(
             min=1,
             max=64,
+            metavar="N",
             help="HTTP processes sharing the port (each with a delivery worker unless "
             "--no-worker); up to the number of cores.",
         ),
     ] = 1,
+    env_file: EnvFileOption = None,
 ) -> None:
     """Run the gateway (HTTP API and, unless --no-worker, the delivery worker)."""
+    import structlog
     import uvicorn
 
     from amogate.app import create_app
@@ -114,11 +89,20 @@ def serve(
     from amogate.storage import migrate
     from amogate.storage.db import Database
 
-    settings = load_settings()
+    source = env_source(env_file)
+    settings = load_settings(env_file)
+    listen_host, listen_port = host or settings.host, port or settings.port
+    if (problem := port_problem(listen_host, listen_port)) is not None:
+        fail(f"{problem}: stop it, or choose another port with --port or PORT")
     configure_logging(
         log_format=settings.log_format,
         level=settings.log_level,
         error_log_path=settings.error_log_path if settings.log_errors else None,
+    )
+    structlog.get_logger("amogate.cli").info(
+        "settings.read",
+        env_file=str(source.path) if source.path else None,
+        message=source.describe(),
     )
     check_database(settings)
     if settings.is_sqlite and processes > 1:
@@ -136,8 +120,8 @@ def serve(
         if not asyncio.run(schema_ok()):
             fail("the database schema is not up to date: run `amogate db upgrade`")
     options: dict[str, Any] = {
-        "host": host or settings.host,
-        "port": port or settings.port,
+        "host": listen_host,
+        "port": listen_port,
         "log_config": None,
         "access_log": False,
         "proxy_headers": True,
@@ -146,6 +130,8 @@ def serve(
     if processes > 1:
         # Each process builds its own app from the same (already validated) configuration.
         os.environ[RUN_WORKER_ENV] = "0" if no_worker else "1"
+        if source.path is not None:
+            os.environ[ENV_FILE_VARIABLE] = str(source.path)
         uvicorn.run(APP_FACTORY, factory=True, workers=processes, **options)
         return
     application = create_app(settings)
@@ -165,12 +151,12 @@ async def _upgrade(database_url: str) -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(env_file: EnvFileOption = None) -> None:
     """Create or migrate the database schema to the newest version."""
     from amogate.storage import migrate
     from amogate.storage.db import Database
 
-    settings = load_settings()
+    settings = load_settings(env_file)
     check_database(settings)
 
     async def run() -> str | None:
@@ -187,26 +173,39 @@ def db_upgrade() -> None:
 
 @app.command()
 def sandbox(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 9096,
-    subdomain: Annotated[str, typer.Option(help="Account subdomain.")] = "sandbox",
-    client_id: Annotated[str, typer.Option(help="Integration id.")] = "sandbox-client-id",
-    client_secret: Annotated[str, typer.Option(help="Integration secret.")] = (
-        "sandbox-client-secret"  # noqa: S107 - the sandbox's documented default
+    host: Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")] = (
+        "127.0.0.1"
     ),
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port.")] = 9096,
+    subdomain: Annotated[str, typer.Option(metavar="NAME", help="Account subdomain.")] = "sandbox",
+    client_id: Annotated[
+        str, typer.Option(metavar="ID", help="The integration's id (AMO_CLIENT_ID).")
+    ] = "sandbox-client-id",
+    client_secret: Annotated[
+        str, typer.Option(metavar="SECRET", help="The integration's secret (AMO_CLIENT_SECRET).")
+    ] = "sandbox-client-secret",  # noqa: S107 - the sandbox's documented default
     redirect_uri: Annotated[
-        str, typer.Option(help="Registered redirect URI.")
+        str,
+        typer.Option(
+            metavar="URL", help="The integration's Redirect URI (must equal AMO_REDIRECT_URI)."
+        ),
     ] = "http://localhost:9095/oauth/callback",
     long_lived_token: Annotated[
-        str | None, typer.Option(help="Also accept this long-lived token.")
+        str | None, typer.Option(metavar="TOKEN", help="Also accept this long-lived token.")
     ] = None,
-    access_token_ttl: Annotated[int, typer.Option(help="Access token lifetime, s.")] = 86400,
-    rate_limit: Annotated[int, typer.Option(help="Requests per second per token (0 = off).")] = 7,
+    access_token_ttl: Annotated[
+        int, typer.Option(metavar="SECONDS", help="Access token lifetime.")
+    ] = 86400,
+    rate_limit: Annotated[
+        int, typer.Option(metavar="N", help="Requests per second per token (0 = off).")
+    ] = 7,
 ) -> None:
     """Run the built-in amoCRM sandbox (an emulator of amoCRM API v4 and OAuth2)."""
     from amogate.amocrm.sandbox.config import SandboxConfig
     from amogate.amocrm.sandbox.server import run
 
+    if (problem := port_problem(host, port)) is not None:
+        fail(f"{problem}: stop it, or choose another port with --port")
     public_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     config = SandboxConfig(
         subdomain=subdomain,
@@ -218,14 +217,21 @@ def sandbox(
         rate_limit=rate_limit,
         public_url=f"http://{public_host}:{port}",
     )
-    typer.echo(f"amoCRM sandbox on http://{public_host}:{port} (client id {client_id})")
+    typer.echo(
+        f"amoCRM sandbox on http://{public_host}:{port} (client id {client_id}, "
+        f"Redirect URI {redirect_uri})"
+    )
     run(config, host, port)
 
 
 @app.command()
 def demo(
-    port: Annotated[int, typer.Option(help="Gateway port (a free one if taken).")] = 9095,
-    sandbox_port: Annotated[int, typer.Option(help="Sandbox port (a free one if taken).")] = 9096,
+    port: Annotated[
+        int, typer.Option(metavar="PORT", help="Gateway port (a free one if taken).")
+    ] = 9095,
+    sandbox_port: Annotated[
+        int, typer.Option(metavar="PORT", help="Sandbox port (a free one if taken).")
+    ] = 9096,
 ) -> None:
     """Run the gateway connected to the built-in amoCRM sandbox, ready for curl."""
     from amogate.commands.demo import run_demo
@@ -233,5 +239,29 @@ def demo(
     run_demo(port=port, sandbox_port=sandbox_port)
 
 
+def without_type_tags(command: Any, parent: Any = None, name: str = "amogate") -> Any:
+    """Help that shows what to type, not Python types: typer marks every parameter with its
+    type (`<str>`, `<bool>`); here a value shows its metavar (NAME, PORT, PATH) and a flag
+    shows nothing. (typer's click is its own copy, hence the duck typing.)"""
+    ctx = command.context_class(command, info_name=name, parent=parent)
+    params = list(command.params)
+    help_option = command.get_help_option(ctx)
+    if help_option is not None:
+        params.append(help_option)
+    for param in params:
+        # An instance attribute shadows the method typer calls for the type column; an
+        # argument's metavar is already its name.
+        shown = None if param.param_type_name == "argument" else param.metavar
+        param.display_type_rich = lambda ctx, shown=shown: shown
+    for sub_name, sub in getattr(command, "commands", {}).items():
+        without_type_tags(sub, ctx, sub_name)
+    return command
+
+
+def command() -> Any:
+    """The `amogate` command as click runs it."""
+    return without_type_tags(typer.main.get_command(app))
+
+
 def main() -> None:
-    app()
+    command()(prog_name="amogate")

@@ -14,7 +14,8 @@
     └── UpstreamTimeout               504  "amoCRM did not answer in time"
 
 Messages are written for the people who call the gateway; they never carry exception text,
-tokens or keys. The one place that renders them is `amogate.api.errors`.
+tokens or keys. The one place that renders them is `amogate.api.errors`. `upstream_status` keeps
+amoCRM's HTTP status behind an upstream failure for the records and logs (never rendered).
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ class GatewayError(Exception):
         *,
         details: dict[str, Any] | None = None,
         retry_after: float | None = None,
+        upstream_status: int | None = None,
     ) -> None:
         self.message = message or type(self).message
         self.details = details or {}
         self.retry_after = retry_after
+        self.upstream_status = upstream_status
         super().__init__(self.message)
 
 

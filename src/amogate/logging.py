@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,25 @@ def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> 
     return event_dict
 
 
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {k: _iso(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_iso(v) for v in value]
+    return value
+
+
+def iso_times(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """structlog processor: dates and times become ISO 8601 strings, so a log line is data
+    (`"retry_at": "2026-01-02T03:04:05+00:00"`), never a Python repr. Runs after `redact`,
+    which leaves datetime objects alone but would read an ISO string's digits as a phone."""
+    for key, value in event_dict.items():
+        event_dict[key] = _iso(value)
+    return event_dict
+
+
 def configure_logging(
     *,
     log_format: str = "json",
@@ -114,7 +134,12 @@ def configure_logging(
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            redact,
+            iso_times,
+            renderer,
+        ],
     )
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -137,6 +162,7 @@ def configure_logging(
                 processors=[
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     redact,
+                    iso_times,
                     structlog.processors.JSONRenderer(ensure_ascii=False),
                 ],
             )

@@ -8,6 +8,7 @@ existing `.env` works unchanged; every new variable has a safe default. The envi
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -17,6 +18,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_API_KEY_LENGTH = 16
 DEFAULT_DATABASE_URL = "sqlite:///storage/amogate.db"
+ENV_FILE_NAME = ".env"
+# Names the .env to read when no --env-file is given (and carries --env-file to the processes
+# of `amogate serve --processes N`).
+ENV_FILE_VARIABLE = "AMOGATE_ENV_FILE"
 
 # An account host such as mycompany.amocrm.ru or mycompany.kommo.com (no scheme, path or port).
 _DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -146,3 +151,39 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+@dataclass(frozen=True)
+class EnvFile:
+    """Where the settings come from: a `.env` file (`path`) plus the environment, or the
+    environment alone when the folder amogate runs in has no `.env` and none was named."""
+
+    path: Path | None
+    folder: Path
+
+    def describe(self) -> str:
+        if self.path is not None:
+            return f"settings from {self.path} and the environment (the environment wins)"
+        return f"no {ENV_FILE_NAME} in {self.folder}: settings from the environment only"
+
+    def hint(self) -> str:
+        """What to tell someone whose configuration was refused."""
+        if self.path is not None:
+            return f"read {self.path}"
+        return (
+            f"no {ENV_FILE_NAME} in {self.folder}: run amogate in the folder that holds it, "
+            "or pass --env-file PATH"
+        )
+
+    def load(self, **overrides: object) -> Settings:
+        return Settings(_env_file=self.path, **overrides)  # type: ignore[arg-type]
+
+
+def find_env_file(explicit: Path | None = None) -> EnvFile:
+    """The `.env` to read: `explicit` (the caller checks that it exists), else `./.env` when
+    there is one."""
+    folder = Path.cwd()
+    if explicit is not None:
+        return EnvFile(explicit.expanduser().resolve(), folder)
+    candidate = folder / ENV_FILE_NAME
+    return EnvFile(candidate if candidate.is_file() else None, folder)

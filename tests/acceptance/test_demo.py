@@ -64,6 +64,21 @@ def test_the_printed_curl_line_creates_a_lead_visible_in_the_sandbox(tmp_path: P
             line.strip() for line in banner.splitlines() if "/api/v4/leads/unsorted" in line
         )
         assert f"127.0.0.1:{gateway_port}" in lead_curl
+        admin = re.search(r"admin page:\s+(\S+)\s+\(password: (\S+)\)", banner)
+        assert admin is not None, banner
+        assert admin.group(1) == f"http://127.0.0.1:{gateway_port}/admin"
+        with httpx.Client() as browser:  # signs in with the printed password
+            form = browser.get(f"{admin.group(1)}/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert csrf is not None, form.text
+            signed_in = browser.post(
+                f"{admin.group(1)}/login",
+                data={"csrf": csrf.group(1), "password": admin.group(2), "next": "/admin"},
+            )
+            assert signed_in.status_code == 303
+            overview = browser.get(admin.group(1))
+            assert overview.status_code == 200
+            assert 'id="account-name">Sandbox savdo<' in overview.text
         created = subprocess.run(
             ["bash", "-c", lead_curl], capture_output=True, text=True, timeout=30, check=True
         )

@@ -93,7 +93,8 @@ def _facts(output: str) -> dict[str, str]:
 def test_a_server_without_a_browser_is_connected_checked_and_refreshed(cli: Cli) -> None:
     before = cli("status")
     assert before.returncode == 1
-    assert _facts(before.stdout)["connected"] == "False"
+    assert _facts(before.stdout)["connected"] == "no"
+    assert "amogate auth url" in _facts(before.stdout)["next step"]
 
     exchanged = cli("exchange", cli.code())
     assert exchanged.returncode == 0, exchanged.stderr
@@ -103,10 +104,12 @@ def test_a_server_without_a_browser_is_connected_checked_and_refreshed(cli: Cli)
     status = cli("status")
     facts = _facts(status.stdout)
     assert status.returncode == 0, status.stderr
-    assert facts["connected"] == "True"
+    assert facts["connected"] == "yes"
     assert facts["state"] == "connected"
-    assert facts["token_kind"] == "oauth"
-    assert facts["access_token_expires_at"] != "-"
+    assert facts["token"] == "oauth"
+    assert re.fullmatch(r"valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC", facts["access token"])
+    assert facts["refresh token"] == "yes"
+    assert "reason" not in facts
     assert connected.access_token
     assert connected.refresh_token
     for secret in (connected.access_token, connected.refresh_token, "sandbox-client-secret"):
@@ -163,7 +166,14 @@ def test_a_rejected_refresh_is_reported_and_status_asks_for_reauthorization(cli:
     assert refreshed.returncode == 1
     assert "reauthorize" in refreshed.stderr
     assert status.returncode == 1
-    assert _facts(status.stdout)["state"] == "needs_reauthorization"
+    facts = _facts(status.stdout)
+    assert facts["connected"] == "no"
+    assert facts["state"] == "needs_reauthorization"
+    # Nothing beside "connected: no" may say the token is usable.
+    assert facts["access token"] == "not usable until amoCRM is connected again"
+    assert "valid" not in status.stdout
+    assert "True" not in status.stdout
+    assert "False" not in status.stdout
     assert cli.row().refresh_token  # kept
 
 
@@ -174,6 +184,15 @@ def test_exchange_refuses_an_untrusted_host_before_any_token_call(cli: Cli, refe
     assert result.returncode == 1
     assert "Untrusted referer" in result.stderr
     assert cli.token_calls() == 0
+
+
+def test_exchange_with_a_wrong_secret_says_which_settings_to_check(cli: Cli) -> None:
+    cli.env["AMO_CLIENT_SECRET"] = "not-the-integration-secret"
+    result = cli("exchange", cli.code())
+
+    assert result.returncode == 1
+    assert "check AMO_CLIENT_ID / AMO_CLIENT_SECRET" in result.stderr
+    assert "not-the-integration-secret" not in result.stdout + result.stderr
 
 
 def test_exchange_reports_a_used_code(cli: Cli) -> None:

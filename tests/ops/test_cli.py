@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from amogate.amocrm.sandbox.runner import SandboxServer, free_port
-from amogate.storage import migrate
 from tests.conftest import make_settings
 from tests.ops.support import instances
 
@@ -130,27 +131,86 @@ def test_check_passes_when_everything_works(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_check_fails_with_a_reason_when_amocrm_is_unreachable(tmp_path: Path) -> None:
-    env = {
-        "AMO_BASE_URL": f"http://127.0.0.1:{free_port()}",
-        "AMO_LONG_LIVED_TOKEN": LONG_LIVED,
-    }
+def test_check_asks_whether_an_unreachable_amocrm_can_be_reached(tmp_path: Path) -> None:
+    base = f"http://127.0.0.1:{free_port()}"
+    env = {"AMO_BASE_URL": base, "AMO_LONG_LIVED_TOKEN": LONG_LIVED}
     assert amogate(tmp_path, "db", "upgrade", **env).returncode == 0
     result = amogate(tmp_path, "check", **env)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[3].startswith("ok   token")
-    assert lines[4].startswith("FAIL amocrm: GET account: ")
+    assert lines[4] == f"FAIL amocrm: cannot connect to {base}: is {base} reachable from this host?"
+    assert not re.search(r"\b[A-Z]\w+(Error|Exception)\b", result.stdout + result.stderr)
     assert LONG_LIVED not in result.stdout + result.stderr
 
 
-def test_check_fails_when_the_schema_is_missing_or_the_config_is_bad(tmp_path: Path) -> None:
-    fresh = amogate(tmp_path, "check", AMO_BASE_URL="http://127.0.0.1:9")
-    bad_config = amogate(tmp_path, "check", API_KEY="tiny-key")
+def test_check_on_a_fresh_sqlite_folder_creates_nothing_and_says_serve_will(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "fresh" / "amogate.db"
+    fresh = amogate(
+        tmp_path, "check", AMO_BASE_URL="http://127.0.0.1:9", DATABASE_URL=f"sqlite:///{database}"
+    )
     assert fresh.returncode == 1
-    expected = f"FAIL migrations: schema at nothing, expected {migrate.head_revision()}"
-    assert expected in fresh.stdout
-    assert "FAIL token: skipped: the schema is not up to date" in fresh.stdout
+    lines = fresh.stdout.splitlines()
+    assert lines[1] == (f"ok   database: {database} does not exist yet: `amogate serve` creates it")
+    assert lines[2] == "ok   migrations: `amogate serve` creates the schema"
+    assert lines[3].startswith("FAIL token: skipped: no database yet")
+    assert not database.exists()
+    assert not database.parent.exists()
+
+
+def test_check_says_serve_migrates_an_older_sqlite_schema(tmp_path: Path) -> None:
+    from amogate.storage import migrate
+
+    database = tmp_path / "old.db"
+    empty = sqlite3.connect(database)
+    empty.execute("CREATE TABLE unrelated (id INTEGER)")
+    empty.close()
+    result = amogate(
+        tmp_path, "check", AMO_BASE_URL="http://127.0.0.1:9", DATABASE_URL=f"sqlite:///{database}"
+    )
+    head = migrate.head_revision()
+    assert f"ok   migrations: at nothing: `amogate serve` migrates it to {head} at start" in (
+        result.stdout
+    )
+    assert "FAIL token: skipped: no schema yet" in result.stdout
+
+
+@pytest.mark.postgres
+def test_check_asks_for_db_upgrade_on_an_older_postgresql_schema(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    result = amogate(
+        tmp_path, "check", AMO_BASE_URL="http://127.0.0.1:9", DATABASE_URL=postgres_url
+    )
+    assert result.returncode == 1
+    assert "FAIL migrations: schema at nothing, expected" in result.stdout
+    assert "run `amogate db upgrade`" in result.stdout
+    assert "FAIL token: skipped: the schema is not up to date" in result.stdout
+
+
+def test_check_names_the_env_file_it_read_or_that_none_was_found(tmp_path: Path) -> None:
+    bad_config = amogate(tmp_path, "check", API_KEY="tiny-key")
     assert bad_config.returncode == 1
     assert bad_config.stdout.startswith("FAIL config: API_KEY")
+    assert f"no .env in {tmp_path}: run amogate in the folder that holds it" in bad_config.stdout
     assert "tiny-key" not in bad_config.stdout + bad_config.stderr
+    (tmp_path / ".env").write_text("AMO_BASE_URL=http://127.0.0.1:9\n")
+    with_file = amogate(tmp_path, "check")
+    assert with_file.stdout.startswith(
+        f"ok   config: settings from {tmp_path / '.env'} and the environment"
+    )
+
+
+def test_check_cannot_reach_postgresql_asks_whether_it_runs(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"postgresql://amogate:hunter2-secret@127.0.0.1:{port}/gateway"
+    result = amogate(tmp_path, "check", AMO_BASE_URL="http://127.0.0.1:9", DATABASE_URL=url)
+    assert result.returncode == 1
+    line = result.stdout.splitlines()[1]
+    assert line.startswith(
+        f"FAIL database: cannot reach the PostgreSQL at 127.0.0.1:{port} (database gateway): "
+        "is it running and reachable?"
+    )
+    assert "hunter2-secret" not in result.stdout + result.stderr

@@ -59,3 +59,66 @@ async def test_an_unknown_language_falls_back_to_english(admin_client: httpx.Asy
     response = await admin_client.get("/admin/login?lang=klingon")
     assert '<html lang="en">' in response.text
     assert LANG_COOKIE not in response.headers.get("set-cookie", "")
+
+
+def _texts_shown_to_operators() -> list[str]:
+    """What the worker, the info cache and the OAuth flow write for people, in English."""
+    from datetime import UTC, datetime, timedelta
+
+    from amogate.connection import advice
+    from amogate.info import cache
+    from amogate.worker import deliver
+    from amogate.worker.retry import RetryPolicy
+
+    now = datetime.now(UTC)
+    gave_up = RetryPolicy().decide(
+        "transient", attempt=9, now=now, give_up_at=now - timedelta(seconds=1), rand=lambda: 0.5
+    )
+    worker = list(deliver._TRANSPORT_TEXT.values())
+    return [
+        *worker,
+        *(f"{message} (HTTP 503)" for message in worker),
+        f"{gave_up.reason}; last error: {worker[0]} (HTTP 500)",
+        "amoCRM rejected the lead",
+        "amoCRM rejected the note",
+        "the account has no such custom field or option",
+        "amoCRM's answer did not list this lead",
+        "amoCRM's answer did not list the note",
+        "unsorted 5f1c2d, lead 10000001",
+        "found unsorted 5f1c2d",
+        cache.UNAVAILABLE,
+        cache.RATE_LIMITED,
+        cache.NOT_CONNECTED,
+        cache.NEEDS_REAUTHORIZATION,
+        advice.INVALID_CLIENT,
+        advice.STATE_MISSING,
+        advice.STATE_UNKNOWN,
+        advice.EXCHANGE_UNAVAILABLE,
+        advice.ACCESS_DENIED,
+        advice.AMOCRM_REFUSED,
+        advice.code_refused("Authorization code has expired"),
+        "amoCRM connected",
+        "amoCRM was not connected",
+        "amogate is now connected to Sandbox savdo. Leads will be delivered there; you can "
+        "close this page.",
+    ]
+
+
+@pytest.mark.parametrize("lang", ["uz", "ru"])
+def test_every_text_other_parts_show_operators_is_translated(lang: str) -> None:
+    from amogate.web.i18n import translate_text
+
+    untranslated = [t for t in _texts_shown_to_operators() if translate_text(t, lang) == t]
+    assert untranslated == []
+
+
+def test_an_unknown_text_is_shown_as_it_is_and_english_stays_english() -> None:
+    from amogate.web.i18n import translate_text
+
+    assert translate_text("NotSupportedChoice", "ru") == "NotSupportedChoice"
+    assert translate_text("amoCRM is unavailable (HTTP 502)", "en") == (
+        "amoCRM is unavailable (HTTP 502)"
+    )
+    assert (
+        translate_text("amoCRM is unavailable (HTTP 502)", "ru") == "amoCRM недоступен (HTTP 502)"
+    )

@@ -23,8 +23,10 @@ import structlog
 from fastapi import Request
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from amogate.api import envelope
 from amogate.errors import AuthenticationFailed, Forbidden, RateLimited
 from amogate.storage import api_keys, rate_counters
 from amogate.storage.db import Database
@@ -45,6 +47,8 @@ ROUTE_SCOPES: tuple[tuple[str, str], ...] = (
     ("/api/v1/info", "info:read"),
     ("/api/v1/diagnostics", "admin"),
 )
+
+CORS_REFUSED = "CORS request not allowed"
 
 # The comparison used for every key check; a test asserts it stays constant-time.
 compare_digest = hmac.compare_digest
@@ -227,6 +231,48 @@ class KeyOriginsCORSMiddleware(CORSMiddleware):
 
     def is_allowed_origin(self, origin: str) -> bool:
         return origin in self._static or origin in self._key_origins
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        """A refused preflight in the JSON envelope, saying what would allow it, and a warning
+        naming the refused origin (the browser only tells the site's visitor "CORS error")."""
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        details = self._refusal_details(request_headers)
+        log.warning(
+            "cors.refused",
+            origin=request_headers["origin"][:200],
+            refused=sorted(details),
+            allow=details.get("origin"),
+        )
+        headers = {
+            k: v for k, v in response.headers.items() if k.lower().startswith("access-control-")
+        }
+        return envelope.error(400, CORS_REFUSED, details, headers=headers)
+
+    def _refusal_details(self, request_headers: Headers) -> dict[str, str]:
+        origin = request_headers["origin"][:200]
+        method = request_headers["access-control-request-method"][:20]
+        details: dict[str, str] = {}
+        if not self.is_allowed_origin(origin):
+            details["origin"] = (
+                f"{origin} is not allowed: add it to CORS_ALLOWED_ORIGINS, or give the site "
+                f"its own key with `amogate keys create NAME --origin {origin}`"
+            )
+        if method not in self.allow_methods:
+            details["method"] = f"{method} is not allowed: use {', '.join(self.allow_methods)}"
+        requested = request_headers.get("access-control-request-headers")
+        extra = [
+            h.strip()
+            for h in (requested or "").split(",")
+            if h.strip() and h.strip().lower() not in self.allow_headers
+        ]
+        if extra:
+            details["headers"] = (
+                f"{', '.join(extra)[:200]} not allowed: send only Content-Type, X-API-KEY, "
+                "Idempotency-Key and X-Request-ID"
+            )
+        return details or {"request": "the preflight was refused"}
 
     async def _refresh(self, scope: Scope) -> None:
         if time.monotonic() - self._loaded_at < self._refresh_seconds:

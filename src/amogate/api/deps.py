@@ -8,6 +8,7 @@ from amogate.connection.service import AmoConnection
 from amogate.errors import ServiceUnavailable
 from amogate.settings import Settings
 from amogate.storage.db import Database
+from amogate.web.render import Pages
 
 
 def settings_of(request: Request) -> Settings:
@@ -28,3 +29,10 @@ def amo_of(request: Request) -> AmoConnection:
         raise ServiceUnavailable("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)")
     assert isinstance(amo, AmoConnection)
     return amo
+
+
+def pages_of(request: Request) -> Pages:
+    """The admin page's templates (the OAuth callback answers in its style)."""
+    pages = request.app.state.admin.pages
+    assert isinstance(pages, Pages)
+    return pages

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from html import escape
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from amogate.api import envelope
-from amogate.api.deps import amo_of, settings_of
-from amogate.connection import connect
+from amogate.api.deps import amo_of, pages_of, settings_of
+from amogate.connection import advice, connect
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 
@@ -18,16 +16,12 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-def _page(title: str, text: str, *, status: int, ok: bool, admin: bool = False) -> HTMLResponse:
-    colour = "#1a7f37" if ok else "#b42318"
-    back = ' · <a href="/admin">Admin page</a>' if admin else ""
-    body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1"><title>{escape(title)}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}}
-h1{{color:{colour};font-size:1.4rem}}</style></head><body>
-<h1>{escape(title)}</h1><p>{escape(text)}</p>
-<p><a href="/oauth/status">Connection status</a>{back}</p></body></html>"""
-    return HTMLResponse(body, status_code=status)
+def _page(request: Request, title: str, text: str, *, status: int, ok: bool) -> HTMLResponse:
+    """The callback's answer to a person: styled like the admin page, in the admin's language
+    (English texts are translated when the catalogue knows them)."""
+    password = settings_of(request).admin_password
+    admin = bool(password and password.get_secret_value())
+    return pages_of(request).message(request, title, text, status=status, ok=ok, admin=admin)
 
 
 @router.get("/authorize", summary="Start connecting amoCRM (redirects to its consent page)")
@@ -49,22 +43,18 @@ async def callback(
     error: str | None = None,
 ) -> Response:
     amo = amo_of(request)
-    admin_password = settings_of(request).admin_password
-    admin = bool(admin_password and admin_password.get_secret_value())
     try:
         await connect.consume_state(amo, state)
         if error:
             raise connect.ConnectError(
-                "Access was denied in amoCRM" if error == "access_denied" else "amoCRM refused"
+                advice.ACCESS_DENIED if error == "access_denied" else advice.AMOCRM_REFUSED
             )
         host = connect.account_host(amo, referer)
         connected = await connect.exchange(amo, code or "", host)
     except connect.ConnectError as exc:
         if _wants_json(request):
             return envelope.error(exc.status, exc.message)
-        return _page(
-            "amoCRM was not connected", exc.message, status=exc.status, ok=False, admin=admin
-        )
+        return _page(request, "amoCRM was not connected", exc.message, status=exc.status, ok=False)
     info = getattr(request.app.state, "info", None)
     if info is not None:
         info.invalidate()  # a (re)connected account may be another one: forget its lists
@@ -77,12 +67,12 @@ async def callback(
         return envelope.success("amoCRM connected", data)
     name = connected.account_name or connected.base_domain
     return _page(
+        request,
         "amoCRM connected",
         f"amogate is now connected to {name}. Leads will be delivered there; you can close "
         "this page.",
         status=200,
         ok=True,
-        admin=admin,
     )
 
 

@@ -1,6 +1,10 @@
 """GET /health/ready: may a load balancer send traffic here? (`/health` stays the cheap
 liveness answer.) Ready means the database answers, the amoCRM token is usable and the delivery
-queue is not stuck; otherwise 503 with one reason per failing check in `details`."""
+queue is not stuck; otherwise 503 with one reason per failing check in `details`.
+
+amoCRM not answering (as the worker's latest attempts show) is reported in `data.amocrm` but
+does not make the gateway unready: it still accepts leads and keeps them until amoCRM is back,
+so a load balancer must keep sending them here. A long outage fails the queue check."""
 
 from __future__ import annotations
 
@@ -14,10 +18,12 @@ from amogate.api import envelope
 from amogate.api.deps import settings_of
 from amogate.storage import accounts, delivery_views
 from amogate.storage.db import Database
+from amogate.worker import reachability
 
 router = APIRouter(tags=["health"])
 
 DATABASE_TIMEOUT_S = 3.0
+READY_AMO_DOWN = "Gateway is ready; amoCRM is not answering, leads are queued"
 # amoCRM revokes a refresh token left unused for 3 months.
 REFRESH_TOKEN_LIFETIME = timedelta(days=90)
 
@@ -62,11 +68,13 @@ async def ready(request: Request) -> JSONResponse:
     checks: dict[str, str] = {}
     row: accounts.AccountRow | None = None
     oldest: datetime | None = None
+    reach = reachability.assess([])
     try:
         assert isinstance(database, Database)
         async with asyncio.timeout(DATABASE_TIMEOUT_S), database.read() as conn:
             row = await accounts.get(conn)
             oldest = await delivery_views.oldest_undelivered(conn)
+            reach = reachability.assess(await delivery_views.latest_attempts(conn))
     except Exception as exc:
         problems["database"] = f"the database does not answer ({type(exc).__name__})"
     else:
@@ -76,11 +84,12 @@ async def ready(request: Request) -> JSONResponse:
         elif (reason := token_problem(row, now)) is not None:
             problems["amocrm"] = reason
         else:
-            checks["amocrm"] = "ok"
+            checks["amocrm"] = reach.describe()
         if (reason := queue_problem(oldest, now, settings.ready_max_queue_age)) is not None:
             problems["queue"] = reason
         else:
             checks["queue"] = "ok"
     if problems:
         return envelope.error(503, "Gateway is not ready", problems)
-    return envelope.success("Gateway is ready", checks)
+    message = READY_AMO_DOWN if reach.down else "Gateway is ready"
+    return envelope.success(message, checks)

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import typer
 
+from amogate.commands import output
 from amogate.commands.runtime import run_on_database
 from amogate.connection.service import AmoConnection
+from amogate.connection.tokens import utcnow
 from amogate.settings import Settings
+from amogate.storage import accounts
 from amogate.storage.db import Database
 
 app = typer.Typer(
@@ -28,6 +32,11 @@ app = typer.Typer(
 )
 
 T = TypeVar("T")
+
+RECONNECT_STEP = (
+    "connect amoCRM: the admin page's Connect button, /oauth/authorize in a browser, "
+    "or `amogate auth url`"
+)
 
 
 class _Failed(Exception):
@@ -50,8 +59,9 @@ def _settings() -> Settings:
     from amogate.logging import configure_logging
 
     settings = load_settings()
-    # The report goes to stdout; the gateway's own log lines (warnings and up) to stderr.
-    configure_logging(log_format=settings.log_format, level="WARNING", stream=sys.stderr)
+    # The report goes to stdout and a failure is one line on stderr; of the gateway's own log
+    # lines only errors are shown (a warning would repeat that line as JSON).
+    configure_logging(log_format=settings.log_format, level="ERROR", stream=sys.stderr)
     if not settings.amo_configured:
         _fail("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)", 2)
     check_database(settings)
@@ -96,10 +106,15 @@ def url() -> None:
 
 @app.command("exchange")
 def exchange(
-    code: Annotated[str, typer.Argument(help="The authorization code from amoCRM.")],
+    code: Annotated[
+        str, typer.Argument(metavar="CODE", help="The authorization code from amoCRM.")
+    ],
     referer: Annotated[
         str | None,
-        typer.Option(help="Account host the code belongs to (default: AMO_DOMAIN / AMO_BASE_URL)."),
+        typer.Option(
+            metavar="HOST",
+            help="Account host the code belongs to (default: AMO_DOMAIN / AMO_BASE_URL).",
+        ),
     ] = None,
 ) -> None:
     """Exchange an authorization code (from the integration's settings) for tokens."""
@@ -124,31 +139,75 @@ def exchange(
 @app.command("status")
 def status() -> None:
     """Connection status, one fact per line (never a token). Exit 1 when not connected."""
-    from amogate.connection import connect
-    from amogate.storage import accounts
 
-    async def action(amo: AmoConnection) -> dict[str, object]:
+    async def action(amo: AmoConnection) -> tuple[accounts.AccountRow | None, int]:
         # What `serve` does at start: install AMO_LONG_LIVED_TOKEN or import tokens.json.
         await amo.start(keeper=False)
         row = await amo.account_state()
-        facts = connect.describe(row)
         budget = await amo.limiter.state()
+        paused = 0
         if budget is not None and budget.blocked_until > amo.limiter.clock():
-            facts["calls_paused_for_s"] = int(budget.blocked_until - amo.limiter.clock())
-        facts["connected"] = bool(row and row.has_token and row.state == accounts.CONNECTED)
-        return facts
+            paused = int(budget.blocked_until - amo.limiter.clock())
+        return row, paused
 
-    facts = _run(_settings(), action)
-    for key, value in facts.items():
-        typer.echo(f"{key}: {'-' if value is None else value}")
-    if not facts["connected"]:
+    row, paused = _run(_settings(), action)
+    lines = status_facts(row, paused_s=paused, now=utcnow())
+    output.facts(lines)
+    if dict(lines)["connected"] != "yes":
         raise typer.Exit(1)
+
+
+def status_facts(
+    row: accounts.AccountRow | None, *, paused_s: int, now: datetime
+) -> list[tuple[str, str]]:
+    """What `auth status` prints: whether amoCRM is connected first, then only facts that
+    agree with it (an access token is never called valid beside "connected: no")."""
+    if row is None or not row.has_token:
+        return [
+            ("connected", "no"),
+            ("state", accounts.NOT_AUTHORIZED),
+            ("next step", RECONNECT_STEP),
+        ]
+    connected = row.state == accounts.CONNECTED
+    lines = [("connected", output.yes_no(connected)), ("state", row.state)]
+    if not connected:
+        lines.append(("reason", (row.state_reason or "the token was refused")[:200]))
+        lines.append(("next step", RECONNECT_STEP))
+    account = row.base_domain or "-"
+    if row.amo_account_id:
+        account += f" (id {row.amo_account_id})"
+    lines.append(("account", account))
+    long_lived = row.token_kind == accounts.LONG_LIVED
+    lines.append(("token", "long-lived (never refreshed)" if long_lived else "oauth"))
+    lines.append(("access token", _access_token_fact(row, connected=connected, now=now)))
+    if not long_lived:
+        lines.append(("refresh token", output.yes_no(bool(row.refresh_token))))
+        lines.append(
+            ("last refresh", output.utc_time(row.refreshed_at) if row.refreshed_at else "never")
+        )
+    if paused_s:
+        lines.append(("calls paused", f"for {paused_s} s more (amoCRM answered 403)"))
+    return lines
+
+
+def _access_token_fact(row: accounts.AccountRow, *, connected: bool, now: datetime) -> str:
+    expires = row.access_expires_at
+    if not connected:
+        return "not usable until amoCRM is connected again"
+    if expires is None:
+        return "valid, no expiry"
+    if expires > now:
+        return f"valid until {output.utc_time(expires)}"
+    if row.token_kind == accounts.LONG_LIVED:
+        return f"expired at {output.utc_time(expires)}"
+    return f"expired at {output.utc_time(expires)}; renewed with the refresh token on next use"
 
 
 @app.command("refresh")
 def refresh() -> None:
     """Refresh the token pair now (one refresh across every process sharing the database)."""
     from amogate.amocrm.errors import AmoAuthError, AmoError
+    from amogate.connection import advice
     from amogate.storage import accounts
 
     async def action(amo: AmoConnection) -> str:
@@ -165,9 +224,8 @@ def refresh() -> None:
         except AmoAuthError as exc:
             raise _Failed(f"amoCRM rejected the refresh ({exc.detail}): reauthorize") from None
         except AmoError as exc:
-            raise _Failed(
-                f"amoCRM did not answer the refresh ({type(exc).__name__}); tokens are unchanged"
-            ) from None
+            reason = advice.api_error(exc, await amo.api_base())
+            raise _Failed(f"the refresh failed, tokens are unchanged: {reason}") from None
         expires = fresh.access_expires_at
         return expires.isoformat() if expires else "unknown"
 

@@ -1,16 +1,26 @@
 """`amogate check`: is this installation able to work? One line per check, exit 0 only when
-every check passes. Configuration, database, schema, the amoCRM token and a live call to
-amoCRM (GET /api/v4/account with a short timeout)."""
+every check passes. Configuration (and which .env was read), database, schema, the amoCRM token
+and a live call to amoCRM (GET /api/v4/account with a short timeout). A failure says what to
+do or what to ask ("is <url> reachable?"), never an exception class."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import typer
 from pydantic import ValidationError
+
+from amogate.commands.startup import (
+    EnvFileOption,
+    config_problem,
+    database_location,
+    database_problem,
+    env_source,
+)
 
 AMO_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 DATABASE_TIMEOUT_S = 10.0
@@ -27,57 +37,77 @@ class CheckResult:
         return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
 
 
-def _reason(exc: BaseException) -> str:
-    """A short, secret-free reason: the exception's type, plus the gateway's own messages."""
-    from amogate.amocrm.errors import AmoError
-
-    if isinstance(exc, AmoError):
-        return f"{type(exc).__name__}: {exc.detail}"[:200]
-    return type(exc).__name__
-
-
-async def run_checks(transport: httpx.AsyncBaseTransport | None = None) -> list[CheckResult]:
+async def run_checks(
+    transport: httpx.AsyncBaseTransport | None = None, env_file: Path | None = None
+) -> list[CheckResult]:
     """Every check, in order; a failed prerequisite turns the checks after it into FAILs
-    that say why they were skipped."""
+    that say why they were skipped. Nothing is created: a SQLite file that does not exist yet
+    is reported as such (`amogate serve` creates and migrates it)."""
     from amogate.amocrm.auth import BearerAuth
     from amogate.amocrm.client import AmoClient
     from amogate.api.ready import token_problem
+    from amogate.connection import advice
     from amogate.connection.service import AmoConnection
     from amogate.logging import configure_logging
-    from amogate.settings import Settings
     from amogate.storage import accounts, migrate
-    from amogate.storage.db import Database
+    from amogate.storage.db import Database, sqlite_path
 
     results: list[CheckResult] = []
+    source = env_source(env_file)
     try:
-        settings = Settings()
+        settings = source.load()
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        variable = ".".join(str(p) for p in first["loc"]).upper() or "configuration"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        results.append(CheckResult("config", False, f"{variable}: {message}"))
+        results.append(CheckResult("config", False, f"{config_problem(exc)} ({source.hint()})"))
         return results
     if not settings.amo_configured:
-        results.append(CheckResult("config", False, "AMO_DOMAIN (or AMO_BASE_URL) is not set"))
+        missing = f"AMO_DOMAIN (or AMO_BASE_URL) is not set ({source.hint()})"
+        results.append(CheckResult("config", False, missing))
     else:
-        results.append(CheckResult("config", True, f"amoCRM at {settings.amo_api_base}"))
+        results.append(
+            CheckResult("config", True, f"{source.describe()}; amoCRM at {settings.amo_api_base}")
+        )
     # The report goes to stdout; the gateway's own log lines (warnings only) to stderr.
     configure_logging(log_format=settings.log_format, level="WARNING")
 
+    path = sqlite_path(settings.database_url)
+    if settings.is_sqlite and path is not None and not path.exists():
+        results.append(
+            CheckResult("database", True, f"{path} does not exist yet: `amogate serve` creates it")
+        )
+        results.append(CheckResult("migrations", True, "`amogate serve` creates the schema"))
+        skipped = "skipped: no database yet (start `amogate serve` once)"
+        results += [CheckResult(n, False, skipped) for n in ("token", "amocrm")]
+        return results
     db = Database(settings.database_url)
     try:
         try:
             await asyncio.wait_for(db.ping(), timeout=DATABASE_TIMEOUT_S)
         except Exception as exc:
-            results.append(CheckResult("database", False, f"cannot reach it ({_reason(exc)})"))
+            problem = database_problem(exc, settings.database_url)
+            results.append(CheckResult("database", False, problem))
             skipped = "skipped: the database is not reachable"
             results += [CheckResult(n, False, skipped) for n in ("migrations", "token", "amocrm")]
             return results
-        results.append(CheckResult("database", True, db.engine.url.get_backend_name()))
+        results.append(CheckResult("database", True, database_location(settings.database_url)))
 
         current = await migrate.current_revision(db)
         head = migrate.head_revision()
-        if current != head:
+        if current == head:
+            results.append(CheckResult("migrations", True, f"at {head}"))
+        elif settings.is_sqlite:
+            # `amogate serve` (and every CLI command) migrates SQLite by itself.
+            results.append(
+                CheckResult(
+                    "migrations",
+                    True,
+                    f"at {current or 'nothing'}: `amogate serve` migrates it to {head} at start",
+                )
+            )
+            if current is None:
+                skipped = "skipped: no schema yet (start `amogate serve` once)"
+                results += [CheckResult(n, False, skipped) for n in ("token", "amocrm")]
+                return results
+        else:
             results.append(
                 CheckResult(
                     "migrations",
@@ -88,7 +118,6 @@ async def run_checks(transport: httpx.AsyncBaseTransport | None = None) -> list[
             skipped = "skipped: the schema is not up to date"
             results += [CheckResult(n, False, skipped) for n in ("token", "amocrm")]
             return results
-        results.append(CheckResult("migrations", True, f"at {head}"))
 
         if not settings.amo_configured:
             skipped = "skipped: amoCRM is not configured"
@@ -100,9 +129,9 @@ async def run_checks(transport: httpx.AsyncBaseTransport | None = None) -> list[
             await amo.start(keeper=False)
             async with db.read() as conn:
                 row = await accounts.get(conn, amo.tokens.account_key)
-            problem = token_problem(row, datetime.now(UTC))
-            if problem is not None or row is None:
-                results.append(CheckResult("token", False, problem or "no token"))
+            token_trouble = token_problem(row, datetime.now(UTC))
+            if token_trouble is not None or row is None:
+                results.append(CheckResult("token", False, token_trouble or "no token"))
                 results.append(CheckResult("amocrm", False, "skipped: no usable token"))
                 return results
             expires = row.access_expires_at
@@ -124,10 +153,10 @@ async def run_checks(transport: httpx.AsyncBaseTransport | None = None) -> list[
             try:
                 account = await asyncio.wait_for(client.get_account(), OVERALL_AMO_TIMEOUT_S)
             except Exception as exc:
-                results.append(CheckResult("amocrm", False, f"GET account: {_reason(exc)}"))
+                results.append(CheckResult("amocrm", False, advice.api_error(exc, base)))
             else:
                 name = account.get("name") or account.get("subdomain") or "account"
-                results.append(CheckResult("amocrm", True, f"reachable ({name})"))
+                results.append(CheckResult("amocrm", True, f"{base} answers ({name})"))
             finally:
                 await client.aclose()
         finally:
@@ -137,9 +166,9 @@ async def run_checks(transport: httpx.AsyncBaseTransport | None = None) -> list[
     return results
 
 
-def check() -> None:
+def check(env_file: EnvFileOption = None) -> None:
     """Check configuration, database, schema, amoCRM token and amoCRM reachability."""
-    results = asyncio.run(run_checks())
+    results = asyncio.run(run_checks(env_file=env_file))
     for result in results:
         typer.echo(result.line())
     if not all(r.ok for r in results):

@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from amogate.api.leads import delivery_view
+from amogate.commands import output
 from amogate.commands.runtime import run_on_database
 from amogate.storage import deliveries as store
 from amogate.storage.db import Database
@@ -33,9 +34,10 @@ def _run(action: Callable[[Database, float], Awaitable[T]]) -> T:
 @app.command("list")
 def list_command(
     status: Annotated[
-        str | None, typer.Option(help="queued, sending, retrying, delivered or failed.")
+        str | None,
+        typer.Option(metavar="STATE", help="queued, sending, retrying, delivered or failed."),
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    limit: Annotated[int, typer.Option(metavar="N", help="At most this many, newest first.")] = 50,
 ) -> None:
     """List deliveries, newest first."""
     if status is not None and status not in store.STATUSES:
@@ -49,18 +51,29 @@ def list_command(
 
     rows = _run(action)
     if not rows:
-        typer.echo("no deliveries")
+        typer.echo("No deliveries" + (f" in state {status}." if status else "."))
         return
-    for d in rows:
-        lead = "-" if d.amo_lead_id is None else str(d.amo_lead_id)
-        typer.echo(
-            f"{d.id}  {d.status:<9}  {d.created_at:%Y-%m-%d %H:%M:%S}  attempts={d.attempts}"
-            f"  lead={lead}  {d.lead_name}"
-        )
+    output.table(
+        ("ID", "STATE", "CREATED", "ATTEMPTS", "AMOCRM LEAD", "LEAD", "LAST ERROR"),
+        [
+            (
+                d.id,
+                d.status,
+                output.utc_time(d.created_at),
+                str(d.attempts),
+                "-" if d.amo_lead_id is None else str(d.amo_lead_id),
+                d.lead_name or "-",
+                (d.last_error or "-")[:60],
+            )
+            for d in rows
+        ],
+    )
 
 
 @app.command("show")
-def show_command(delivery_id: str) -> None:
+def show_command(
+    delivery_id: Annotated[str, typer.Argument(metavar="ID", help="The delivery's id.")],
+) -> None:
     """Show one delivery with its attempts (JSON)."""
 
     async def action(db: Database, _: float) -> dict[str, object] | None:
@@ -80,7 +93,9 @@ def show_command(delivery_id: str) -> None:
 
 @app.command("retry")
 def retry_command(
-    delivery_id: Annotated[str | None, typer.Argument(help="The delivery to send again.")] = None,
+    delivery_id: Annotated[
+        str | None, typer.Argument(metavar="ID", help="The delivery to send again.")
+    ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Send every failed delivery again.")] = (
         False
     ),

@@ -61,6 +61,7 @@ def run_demo(port: int = 9095, sandbox_port: int = 9096) -> None:
     gateway_port = _port(port)
     redirect_uri = f"http://localhost:{gateway_port}/oauth/callback"
     api_key = "demo-" + secrets.token_urlsafe(18)
+    admin_password = "demo-" + secrets.token_urlsafe(9)
     # A sandbox-only credential so the user can look inside "amoCRM" with curl.
     viewer_token = "sandbox-viewer-" + secrets.token_urlsafe(12)
     with (
@@ -84,6 +85,7 @@ def run_demo(port: int = 9095, sandbox_port: int = 9096) -> None:
             log_level="WARNING",
             host="127.0.0.1",
             port=gateway_port,
+            admin_password=admin_password,
         )
         configure_logging(log_format="console", level="WARNING")
 
@@ -118,6 +120,7 @@ def run_demo(port: int = 9095, sandbox_port: int = 9096) -> None:
                 f"  gateway:        {url}   (docs: {url}/docs)",
                 f"  amoCRM sandbox: {sandbox.url}   (account: {account})",
                 f"  demo API key:   {api_key}",
+                f"  admin page:     {url}/admin   (password: {admin_password})",
                 "",
                 "Create a lead:",
                 f"  {curl_line(url, api_key)}",

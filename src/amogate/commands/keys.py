@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import typer
 
 from amogate.api.auth import SCOPES, key_digest
+from amogate.commands import output
 from amogate.commands.runtime import run_on_database
 from amogate.storage import api_keys
 from amogate.storage.db import Database
@@ -47,25 +48,29 @@ def _origin(value: str) -> str:
     return origin
 
 
-def _time(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
-
-
 @app.command("create")
 def create(
-    name: Annotated[str, typer.Argument(help="A unique name, e.g. the site or bot it is for.")],
+    name: Annotated[
+        str,
+        typer.Argument(metavar="NAME", help="A unique name, e.g. the site or bot it is for."),
+    ],
     scope: Annotated[
         list[str] | None,
         typer.Option(
-            "--scope", help=f"Repeatable: {', '.join(SCOPES)} (default: leads:write only)."
+            "--scope",
+            metavar="SCOPE",
+            help=f"Repeatable: {', '.join(SCOPES)} (default: leads:write only).",
         ),
     ] = None,
     origin: Annotated[
         list[str] | None,
-        typer.Option("--origin", help="Repeatable: a browser site allowed to use the key."),
+        typer.Option(
+            "--origin", metavar="URL", help="Repeatable: a browser site allowed to use the key."
+        ),
     ] = None,
     rate_per_minute: Annotated[
-        int | None, typer.Option("--rate-per-minute", min=1, help="Requests per minute.")
+        int | None,
+        typer.Option("--rate-per-minute", min=1, metavar="N", help="Requests per minute."),
     ] = None,
 ) -> None:
     """Create a key and print it once (only its digest is stored)."""
@@ -116,23 +121,22 @@ def list_keys() -> None:
         typer.echo("No API keys (the admin key comes from API_KEY).")
         return
     header = ("NAME", "ID", "SCOPES", "ORIGINS", "LIMIT/MIN", "CREATED", "LAST USED", "REVOKED")
-    table = [header] + [
-        (
-            r.name,
-            r.id,
-            ",".join(r.scopes) or "-",
-            ",".join(r.origins) or "-",
-            str(r.rate_per_minute) if r.rate_per_minute else "-",
-            _time(r.created_at),
-            _time(r.last_used_at),
-            _time(r.revoked_at),
-        )
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        typer.echo(line.rstrip())
+    output.table(
+        header,
+        [
+            (
+                r.name,
+                r.id,
+                ",".join(r.scopes) or "-",
+                ",".join(r.origins) or "-",
+                str(r.rate_per_minute) if r.rate_per_minute else "-",
+                output.utc_time(r.created_at),
+                output.utc_time(r.last_used_at),
+                output.utc_time(r.revoked_at),
+            )
+            for r in rows
+        ],
+    )
 
 
 @app.command("revoke")

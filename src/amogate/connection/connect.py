@@ -15,6 +15,7 @@ import structlog
 
 from amogate.amocrm import oauth
 from amogate.amocrm.errors import AmoAuthError, AmoError
+from amogate.connection import advice
 from amogate.connection.service import AmoConnection
 from amogate.connection.tokens import utcnow
 from amogate.storage import accounts
@@ -67,11 +68,11 @@ async def new_consent_url(amo: AmoConnection) -> str:
 
 async def consume_state(amo: AmoConnection, state: str | None) -> None:
     if not state:
-        raise ConnectError("Missing OAuth state: start again from /oauth/authorize")
+        raise ConnectError(advice.STATE_MISSING)
     async with amo.database.transaction() as conn:
         ok = await accounts.consume_oauth_state(conn, state, utcnow())
     if not ok:
-        raise ConnectError("Invalid or expired OAuth state: start again from /oauth/authorize")
+        raise ConnectError(advice.STATE_UNKNOWN)
 
 
 def account_host(amo: AmoConnection, referer: str | None) -> str:
@@ -105,14 +106,12 @@ async def exchange(amo: AmoConnection, code: str, host: str) -> Connected:
         )
     except AmoAuthError as exc:
         # amoCRM's own words (e.g. "Authorization code has expired"): safe and useful to show.
-        reason = _hint(exc.body_excerpt) or exc.detail
-        log.warning("oauth.exchange.failed", status=exc.status, detail=reason)
-        raise ConnectError(f"amoCRM refused the authorization code ({reason})") from None
+        message = advice.token_endpoint_error(exc, _hint(exc.body_excerpt))
+        log.warning("oauth.exchange.failed", status=exc.status, reason=message)
+        raise ConnectError(message, status=502 if exc.status == 401 else 400) from None
     except AmoError as exc:
         log.warning("oauth.exchange.failed", status=exc.status, error=type(exc).__name__)
-        raise ConnectError(
-            "amoCRM did not complete the code exchange; try again in a minute", status=502
-        ) from None
+        raise ConnectError(advice.EXCHANGE_UNAVAILABLE, status=502) from None
     if not settings.amo_base_url:
         pair = oauth.TokenPair(pair.access_token, pair.refresh_token, pair.expires_at, host)
     await amo.tokens.store_pair(pair, reason="code_exchange")
@@ -131,6 +130,7 @@ async def exchange(amo: AmoConnection, code: str, host: str) -> Connected:
         # Connected all the same; the account's name is only a nicety.
         log.warning("oauth.account_lookup.failed", detail=exc.detail)
     log.info("oauth.connected", base_domain=pair.base_domain, account_id=account_id)
+    await amo.connected()
     return Connected(base_domain=pair.base_domain, account_name=name, account_id=account_id)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,6 +24,7 @@ from amogate.connection.limiter import DatabaseLimiter
 from amogate.connection.tokens import OAuthClient, TokenManager
 from amogate.settings import Settings
 from amogate.storage import accounts
+from amogate.storage import deliveries as delivery_store
 from amogate.storage.db import Database
 
 log = structlog.get_logger("amogate.connection")
@@ -39,6 +41,8 @@ class AmoConnection:
     oauth_http: httpx.AsyncClient
     transport: httpx.AsyncBaseTransport | None = None
     on_call: OnCall | None = None  # metrics hook: (endpoint template, status or None, seconds)
+    # Called after a successful (re)connection, e.g. to wake this process's delivery worker.
+    on_connected: list[Callable[[], None]] = field(default_factory=list)
     _client: AmoClient | None = None
     _client_base: str = ""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -129,6 +133,17 @@ class AmoConnection:
 
     async def account_state(self) -> accounts.AccountRow | None:
         return await self.tokens.status()
+
+    async def connected(self) -> int:
+        """amoCRM was just (re)connected: leads waiting for it go out now, not at their next
+        scheduled retry. Workers in other processes see them due at their next poll; this
+        process's worker is woken. How many leads were waiting."""
+        async with self.database.transaction() as conn:
+            waiting = await delivery_store.make_waiting_due(conn, now=datetime.now(UTC))
+        for listener in self.on_connected:
+            listener()
+        log.info("oauth.queue.woken", waiting=waiting)
+        return waiting
 
 
 def accounts_not_configured() -> Exception:

@@ -258,6 +258,12 @@ def _serve_stale_on(exc: AmoError) -> bool:
 
 def gateway_error(exc: AmoError) -> GatewayError:
     """The public error for an amoCRM failure: fixed messages, Retry-After when known."""
+    error = _public_error(exc)
+    error.upstream_status = exc.status
+    return error
+
+
+def _public_error(exc: AmoError) -> GatewayError:
     if isinstance(exc, AmoRateLimitedError):
         retry_after = exc.retry_after
         if retry_after is None or retry_after <= 0:

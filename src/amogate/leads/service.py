@@ -80,6 +80,7 @@ class LeadIntake:
         delivery = {
             "delivery_id": delivery_id,
             "payload": payload,
+            "received": json.loads(await request.body()),  # shown beside payload to operators
             "lead_name": lead.lead.name,
             "contact_name": mapping.contact_name(payload["contact"]),
             "api_key_id": principal.key_id,
@@ -202,11 +203,9 @@ class LeadIntake:
                 remaining = deadline - loop.time()
                 if delivery is None or delivery.is_terminal or remaining <= 0:
                     return delivery
-                if delivery.status == store.RETRYING and delivery.next_attempt_at > (
-                    datetime.now(UTC) + timedelta(seconds=remaining)
-                ):
-                    # An attempt already failed and the next one is due after the deadline
-                    # (amoCRM down or limiting): say "queued" now instead of holding the caller.
+                if delivery.status == store.RETRYING:
+                    # An attempt already failed (amoCRM down, limiting, not connected): say
+                    # "queued" now rather than hold the caller for a retry that may fail too.
                     return delivery
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), min(remaining, POLL_SECONDS))

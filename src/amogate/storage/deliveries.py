@@ -50,6 +50,7 @@ class Delivery:
     status: str
     step: str
     payload: dict[str, Any]
+    received: Any  # the request body as the client sent it (None for older leads)
     lead_name: str
     contact_name: str
     api_key_id: str | None
@@ -93,6 +94,7 @@ def _delivery(row: Row[Any]) -> Delivery:
         status=m["status"],
         step=m["step"],
         payload=m["payload"],
+        received=m["received"],
         lead_name=m["lead_name"],
         contact_name=m["contact_name"],
         api_key_id=m["api_key_id"],
@@ -123,6 +125,7 @@ def delivery_row(
     *,
     delivery_id: str,
     payload: dict[str, Any],
+    received: Any = None,
     lead_name: str,
     contact_name: str,
     api_key_id: str | None,
@@ -139,6 +142,7 @@ def delivery_row(
         "status": QUEUED,
         "step": STEP_FORM,
         "payload": payload,
+        "received": received,
         "lead_name": lead_name[:255],
         "contact_name": contact_name[:255],
         "api_key_id": api_key_id,
@@ -466,6 +470,17 @@ async def requeue(
         )
     )
     return bool(result.rowcount)
+
+
+async def make_waiting_due(conn: AsyncConnection, *, now: datetime) -> int:
+    """Every queued or retrying delivery becomes due now (amoCRM was just (re)connected, so
+    what waited for it need not wait for its scheduled retry). How many."""
+    result = await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.status.in_((QUEUED, RETRYING)), deliveries.c.next_attempt_at > now)
+        .values(next_attempt_at=now, updated_at=now)
+    )
+    return int(result.rowcount)
 
 
 async def requeue_failed(conn: AsyncConnection, *, now: datetime, give_up_at: datetime) -> int:

@@ -1,5 +1,6 @@
 """Read-only views of the delivery queue for operators: filtered pages (admin page), counts
-by state and the oldest undelivered lead (admin page, /metrics, /health/ready).
+by state, the oldest undelivered lead (admin page, /metrics, /health/ready) and the latest
+attempts of any delivery (amoCRM's reachability as the worker saw it).
 
 Rows are loaded through `storage.deliveries` (its row type and mapping); only the filters,
 ordering and aggregates are built here.
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from amogate.storage import deliveries as store
-from amogate.storage.tables import deliveries
+from amogate.storage.tables import deliveries, delivery_attempts
 
 UNDELIVERED = (store.QUEUED, store.SENDING, store.RETRYING)
 
@@ -101,3 +102,21 @@ async def oldest_undelivered(conn: AsyncConnection) -> datetime | None:
     if isinstance(value, datetime) and value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value if isinstance(value, datetime) else None
+
+
+async def latest_attempts(conn: AsyncConnection, limit: int = 20) -> list[store.Attempt]:
+    """The most recent attempts of any delivery, newest first."""
+    rows = await conn.execute(
+        select(delivery_attempts).order_by(delivery_attempts.c.id.desc()).limit(limit)
+    )
+    return [
+        store.Attempt(
+            step=r.step,
+            started_at=r.started_at,
+            duration_ms=r.duration_ms,
+            outcome=r.outcome,
+            http_status=r.http_status,
+            detail=r.detail,
+        )
+        for r in rows
+    ]

@@ -121,6 +121,7 @@ deliveries = Table(
     # what is left to do: form | note | done
     Column("step", String(16), nullable=False, default="form"),
     Column("payload", JSON, nullable=False),  # the validated, normalised request
+    Column("received", JSON, nullable=True),  # the request body as the client sent it
     Column("lead_name", String(255), nullable=False, default=""),
     Column("contact_name", String(255), nullable=False, default=""),
     Column("api_key_id", String(32), nullable=True),

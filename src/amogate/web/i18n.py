@@ -7,7 +7,10 @@ Placeholders use `str.format` names: `t("deliveries.requeued_many", count=3)`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+
+from markupsafe import Markup, escape
 
 LANGUAGES: dict[str, str] = {"en": "English", "uz": "O'zbekcha", "ru": "Русский"}
 DEFAULT_LANGUAGE = "en"
@@ -319,6 +322,62 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "Запросов в минуту — целое число от 1 до 100000.",
     ),
     "keys.unknown": ("Unknown key.", "Noma'lum kalit.", "Неизвестный ключ."),
+    # --- reachability, time zone -----------------------------------------------------------
+    "conn.not_answering": (
+        "amoCRM is not answering since {since} (last attempt: {how}); leads are kept and retried",
+        "amoCRM {since} dan beri javob bermayapti (oxirgi urinish: {how}); lidlar saqlanadi va "
+        "qayta yuboriladi",
+        "amoCRM не отвечает с {since} (последняя попытка: {how}); заявки сохранены и будут "
+        "отправлены повторно",
+    ),
+    "conn.no_answer": ("no answer", "javob yo'q", "нет ответа"),
+    "overview.timezone": ("Time zone", "Vaqt mintaqasi", "Часовой пояс"),
+    "overview.timezone_hint": (
+        "Times are in the account's time zone; hover over one to see it in UTC.",
+        "Vaqtlar hisob vaqt mintaqasida; UTC dagi vaqtni ko'rish uchun ustiga olib boring.",
+        "Время указано в часовом поясе аккаунта; наведите курсор, чтобы увидеть UTC.",
+    ),
+    "overview.timezone_unknown": (
+        "The account's time zone is not known yet (amoCRM has not answered): times are in UTC.",
+        "Hisob vaqt mintaqasi hali noma'lum (amoCRM javob bermadi): vaqtlar UTC da.",
+        "Часовой пояс аккаунта пока неизвестен (amoCRM не ответил): время указано в UTC.",
+    ),
+    # --- attempts: steps and outcomes ---------------------------------------------------------
+    "step.form": ("form", "shakl", "форма"),
+    "step.note": ("note", "izoh", "примечание"),
+    "step.reconcile": ("lookup", "tekshiruv", "сверка"),
+    "outcome.ok": ("done", "bajarildi", "выполнено"),
+    "outcome.not_found": ("not found", "topilmadi", "не найдено"),
+    "outcome.transient": ("temporary failure", "vaqtinchalik xato", "временный сбой"),
+    "outcome.rate_limited": (
+        "too many requests (429)",
+        "so'rovlar juda ko'p (429)",
+        "слишком много запросов (429)",
+    ),
+    "outcome.auth": ("needs authorization", "avtorizatsiya kerak", "нужна авторизация"),
+    "outcome.blocked": ("blocked (403)", "bloklangan (403)", "заблокировано (403)"),
+    "outcome.payment": ("payment needed (402)", "to'lov kerak (402)", "нужна оплата (402)"),
+    "outcome.permanent": ("rejected", "rad etildi", "отклонено"),
+    "outcome.unknown": ("unknown", "noma'lum", "неизвестно"),
+    # --- the request as sent and as normalised ------------------------------------------------
+    "delivery.received": (
+        "What the client sent",
+        "Mijoz yuborgan so'rov",
+        "Что прислал клиент",
+    ),
+    "delivery.normalised": (
+        "What amoCRM gets (normalised)",
+        "amoCRM ga boradigan shakli (normallashtirilgan)",
+        "Что получит amoCRM (нормализовано)",
+    ),
+    "delivery.received_unknown": (
+        "Not kept for leads accepted by earlier versions of amogate.",
+        "amogate ning oldingi versiyalari qabul qilgan lidlar uchun saqlanmagan.",
+        "Не сохранялось для заявок, принятых прежними версиями amogate.",
+    ),
+    # --- the OAuth callback page ----------------------------------------------------------------
+    "callback.status": ("Connection status", "Ulanish holati", "Состояние подключения"),
+    "callback.admin": ("Admin page", "Boshqaruv sahifasi", "Панель администратора"),
     # --- time -----------------------------------------------------------------------------
     "age.seconds": ("{n} s", "{n} soniya", "{n} с"),
     "age.minutes": ("{n} min", "{n} daqiqa", "{n} мин"),
@@ -330,9 +389,161 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
 
 _INDEX = {code: i for i, code in enumerate(LANGUAGES)}
 
+# Texts other parts of amogate write in English (the worker's errors, the OAuth refusals and
+# advice) -> (Uzbek, Russian). Shown through `translate_text`; a test checks that every such
+# text the code can produce is here.
+_TEXTS: dict[str, tuple[str, str]] = {
+    # the worker (worker/deliver.py, worker/retry.py) and the info cache (info/cache.py)
+    "amoCRM did not answer in time": (
+        "amoCRM o'z vaqtida javob bermadi",
+        "amoCRM не ответил вовремя",
+    ),
+    "amoCRM rate limit reached": (
+        "amoCRM so'rovlar chekloviga yetildi",
+        "достигнут лимит запросов amoCRM",
+    ),
+    "amoCRM is unavailable": ("amoCRM ishlamayapti", "amoCRM недоступен"),
+    "amoCRM needs (re)authorization": (
+        "amoCRM ni qayta ulash kerak",
+        "amoCRM нужно подключить заново",
+    ),
+    "amoCRM refused access (403)": (
+        "amoCRM kirishni rad etdi (403)",
+        "amoCRM отказал в доступе (403)",
+    ),
+    "the amoCRM account's paid period has ended": (
+        "amoCRM hisobining to'langan muddati tugagan",
+        "оплаченный период аккаунта amoCRM закончился",
+    ),
+    "amoCRM rejected the request": ("amoCRM so'rovni rad etdi", "amoCRM отклонил запрос"),
+    "amoCRM returned an error": ("amoCRM xato qaytardi", "amoCRM вернул ошибку"),
+    "amoCRM rejected the lead": ("amoCRM lidni rad etdi", "amoCRM отклонил заявку"),
+    "amoCRM rejected the note": ("amoCRM izohni rad etdi", "amoCRM отклонил примечание"),
+    "the account has no such custom field or option": (
+        "hisobda bunday qo'shimcha maydon yoki variant yo'q",
+        "в аккаунте нет такого дополнительного поля или варианта",
+    ),
+    "amoCRM's answer did not list this lead": (
+        "amoCRM javobida bu lid yo'q",
+        "в ответе amoCRM нет этой заявки",
+    ),
+    "amoCRM's answer did not list the note": (
+        "amoCRM javobida izoh yo'q",
+        "в ответе amoCRM нет примечания",
+    ),
+    "amoCRM is not connected: open /oauth/authorize to connect it": (
+        "amoCRM ulanmagan: ulash uchun /oauth/authorize ni oching",
+        "amoCRM не подключён: откройте /oauth/authorize, чтобы подключить",
+    ),
+    "amoCRM needs reauthorization: open /oauth/authorize to reconnect it": (
+        "amoCRM ni qayta avtorizatsiya qilish kerak: /oauth/authorize ni oching",
+        "amoCRM нужна повторная авторизация: откройте /oauth/authorize",
+    ),
+    "gave up: amoCRM did not accept the lead in time": (
+        "voz kechildi: amoCRM lidni belgilangan muddatda qabul qilmadi",
+        "отказ: amoCRM не принял заявку за отведённое время",
+    ),
+    # the OAuth flow (connection/advice.py, connection/connect.py, api/oauth.py)
+    "amoCRM connected": ("amoCRM ulandi", "amoCRM подключён"),
+    "amoCRM was not connected": ("amoCRM ulanmadi", "amoCRM не подключён"),
+    "amoCRM did not accept the integration's keys (HTTP 401): check AMO_CLIENT_ID / "
+    "AMO_CLIENT_SECRET, and that AMO_REDIRECT_URI equals the integration's Redirect URI": (
+        "amoCRM integratsiya kalitlarini qabul qilmadi (HTTP 401): AMO_CLIENT_ID / "
+        "AMO_CLIENT_SECRET ni tekshiring, shuningdek AMO_REDIRECT_URI integratsiyaning "
+        "Redirect URI bilan bir xil ekanini",
+        "amoCRM не принял ключи интеграции (HTTP 401): проверьте AMO_CLIENT_ID / "
+        "AMO_CLIENT_SECRET, а также что AMO_REDIRECT_URI совпадает с Redirect URI интеграции",
+    ),
+    "amoCRM came back without the OAuth state: start again from the admin page or "
+    "/oauth/authorize, and check AMO_REDIRECT_URI equals the integration's Redirect URI": (
+        "amoCRM OAuth state siz qaytdi: boshqaruv sahifasidan yoki /oauth/authorize dan "
+        "qaytadan boshlang va AMO_REDIRECT_URI integratsiyaning Redirect URI bilan bir xil "
+        "ekanini tekshiring",
+        "amoCRM вернулся без OAuth state: начните заново с панели администратора или "
+        "/oauth/authorize и проверьте, что AMO_REDIRECT_URI совпадает с Redirect URI "
+        "интеграции",
+    ),
+    "Invalid or expired OAuth state: start again from the admin page or /oauth/authorize; if "
+    "it happens again, check AMO_REDIRECT_URI equals the integration's Redirect URI": (
+        "OAuth state noto'g'ri yoki eskirgan: boshqaruv sahifasidan yoki /oauth/authorize dan "
+        "qaytadan boshlang; yana takrorlansa, AMO_REDIRECT_URI integratsiyaning Redirect URI "
+        "bilan bir xil ekanini tekshiring",
+        "Неверный или устаревший OAuth state: начните заново с панели администратора или "
+        "/oauth/authorize; если повторится, проверьте, что AMO_REDIRECT_URI совпадает с "
+        "Redirect URI интеграции",
+    ),
+    "amoCRM did not complete the code exchange; try again in a minute": (
+        "amoCRM kod almashinuvini yakunlamadi; bir daqiqadan so'ng qayta urinib ko'ring",
+        "amoCRM не завершил обмен кода; попробуйте через минуту",
+    ),
+    "Access was denied in amoCRM": (
+        "amoCRM da ruxsat berilmadi",
+        "В amoCRM доступ не разрешён",
+    ),
+    "amoCRM refused": ("amoCRM rad etdi", "amoCRM отказал"),
+    "Untrusted referer: not an amoCRM or Kommo account host": (
+        "Ishonchsiz referer: amoCRM yoki Kommo hisobi manzili emas",
+        "Недоверенный referer: это не адрес аккаунта amoCRM или Kommo",
+    ),
+    "Missing referer: the account host is unknown (set AMO_DOMAIN)": (
+        "referer yo'q: hisob manzili noma'lum (AMO_DOMAIN ni o'rnating)",
+        "Нет referer: адрес аккаунта неизвестен (задайте AMO_DOMAIN)",
+    ),
+    "Missing authorization code": ("Avtorizatsiya kodi yo'q", "Нет кода авторизации"),
+    "AMO_CLIENT_ID is not set": ("AMO_CLIENT_ID o'rnatilmagan", "AMO_CLIENT_ID не задан"),
+    "AMO_DOMAIN must be an amoCRM or Kommo account host (or set AMO_BASE_URL)": (
+        "AMO_DOMAIN amoCRM yoki Kommo hisobi manzili bo'lishi kerak (yoki AMO_BASE_URL ni "
+        "o'rnating)",
+        "AMO_DOMAIN должен быть адресом аккаунта amoCRM или Kommo (или задайте AMO_BASE_URL)",
+    ),
+}
+
+# Texts with a variable part: (pattern, Uzbek, Russian); the named groups fill the templates,
+# and `text` and `reason` groups are themselves translated.
+_PATTERNS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (
+        re.compile(r"(?P<text>.+) \(HTTP (?P<status>\d{3})\)"),
+        "{text} (HTTP {status})",
+        "{text} (HTTP {status})",
+    ),
+    (
+        re.compile(r"(?P<reason>gave up: [^;]+); last error: (?P<text>.+)"),
+        "{reason}; oxirgi xato: {text}",
+        "{reason}; последняя ошибка: {text}",
+    ),
+    (
+        re.compile(r"unsorted (?P<uid>\S+), lead (?P<lead>\d+)"),
+        "saralanmagan {uid}, lid {lead}",
+        "неразобранное {uid}, сделка {lead}",
+    ),
+    (
+        re.compile(r"found unsorted (?P<uid>\S+)"),
+        "saralanmagan {uid} topildi",
+        "найдено неразобранное {uid}",
+    ),
+    (
+        re.compile(r"amoCRM refused the authorization code \((?P<hint>.+)\): connect again"),
+        "amoCRM avtorizatsiya kodini rad etdi ({hint}): qaytadan ulang",
+        "amoCRM отклонил код авторизации ({hint}): подключите заново",
+    ),
+    (
+        re.compile(
+            r"amogate is now connected to (?P<name>.+)\. Leads will be delivered there; "
+            r"you can close this page\."
+        ),
+        "amogate endi {name} ga ulandi. Lidlar o'sha yerga yetkaziladi; bu sahifani yopishingiz "
+        "mumkin.",
+        "amogate подключён к {name}. Заявки будут доставляться туда; эту страницу можно закрыть.",
+    ),
+)
+
 
 def message_ids() -> list[str]:
     return list(_MESSAGES)
+
+
+def has_message(message_id: str) -> bool:
+    return message_id in _MESSAGES
 
 
 def text(message_id: str, lang: str) -> str:
@@ -347,9 +558,44 @@ def translator(lang: str) -> Translator:
 
     def t(message_id: str, **values: object) -> str:
         template = _MESSAGES[message_id][index]
+        if any(isinstance(v, Markup) for v in values.values()):
+            # A value that is already HTML (a <time>): escape the text around it, keep it.
+            return escape(template).format(**values)
         return template.format(**values) if values else template
 
     return t
+
+
+def translate_text(value: str | None, lang: str) -> str:
+    """A text another part of amogate wrote in English, in `lang` when it is a known one
+    (else as it is: amoCRM's own words, a new text not translated yet)."""
+    if not value:
+        return ""
+    index = _INDEX.get(lang, 0)
+    if index == 0:
+        return value
+    known = _TEXTS.get(value)
+    if known is not None:
+        return known[index - 1]
+    for pattern, *templates in _PATTERNS:
+        match = pattern.fullmatch(value)
+        if match is not None:
+            values = match.groupdict()
+            for key in ("text", "reason"):
+                if key in values:
+                    values[key] = translate_text(values[key], lang)
+            return templates[index - 1].format(**values)
+    return value
+
+
+def known_english_texts() -> list[str]:
+    """Every fixed English text amogate may show an operator (for the no-English checks)."""
+    return [text(message_id, "en") for message_id in _MESSAGES] + list(_TEXTS)
+
+
+def translatable(value: str) -> bool:
+    """Whether `translate_text` knows `value` (exactly or by a pattern)."""
+    return value in _TEXTS or any(p.fullmatch(value) for p, *_ in _PATTERNS)
 
 
 def negotiate(query: str | None, cookie: str | None, accept_language: str | None) -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 from fastapi import FastAPI
@@ -20,10 +21,13 @@ from amogate.connection.service import AmoConnection
 from amogate.storage import accounts, delivery_views
 from amogate.storage.budget import BudgetState
 from amogate.storage.db import Database
+from amogate.worker import reachability
 
 log = structlog.get_logger("amogate.admin")
 
 ACCOUNT_WAIT_S = 5.0
+# How long a page waits for the account's time zone when it was never fetched (else UTC).
+ZONE_WAIT_S = 1.5
 PLATFORMS = (
     (".amocrm.ru", "amoCRM (amocrm.ru)"),
     (".amocrm.com", "amoCRM (amocrm.com)"),
@@ -48,6 +52,9 @@ class Overview:
     refreshed_at: datetime | None = None
     counts_24h: dict[str, int] = field(default_factory=dict)
     oldest_undelivered: datetime | None = None
+    reach: reachability.Reachability = field(
+        default_factory=lambda: reachability.Reachability(known=False, answering=True)
+    )
 
     @property
     def has_token(self) -> bool:
@@ -87,6 +94,26 @@ async def _account_info(app: FastAPI) -> dict[str, Any] | None:
     return account if isinstance(account, dict) else None
 
 
+async def account_zone(app: FastAPI) -> tzinfo:
+    """The account's time zone (amoCRM's account settings), from the info cache; UTC when it
+    is unknown. A copy of any age will do: accounts rarely move."""
+    info = getattr(app.state, "info", None)
+    if info is None:
+        return UTC
+    entry = info.peek("account")
+    value = entry.value if entry is not None else None
+    if value is None:
+        try:
+            value = await asyncio.wait_for(info.account(), ZONE_WAIT_S)
+        except Exception:  # not connected, amoCRM down or slow: show UTC for now
+            return UTC
+    name = value.get("timezone") if isinstance(value, dict) else None
+    try:
+        return ZoneInfo(name) if isinstance(name, str) and name else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
 def _when(unix: float, now: float) -> datetime | None:
     return datetime.fromtimestamp(unix, UTC) if unix > now else None
 
@@ -97,8 +124,11 @@ async def gather(app: FastAPI, *, now: datetime | None = None) -> Overview:
     async with database.read() as conn:
         counts = await delivery_views.counts(conn, since=now - timedelta(hours=24))
         oldest = await delivery_views.oldest_undelivered(conn)
+        reach = reachability.assess(await delivery_views.latest_attempts(conn))
     amo: AmoConnection | None = getattr(app.state, "amo", None)
-    view = Overview(configured=amo is not None, counts_24h=counts, oldest_undelivered=oldest)
+    view = Overview(
+        configured=amo is not None, counts_24h=counts, oldest_undelivered=oldest, reach=reach
+    )
     if amo is None:
         return view
     row = await amo.account_state()

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from amogate.web.i18n import LANG_COOKIE, LANGUAGES, Translator, translator
+from amogate.web.i18n import (
+    LANG_COOKIE,
+    LANGUAGES,
+    Translator,
+    has_message,
+    negotiate,
+    translatable,
+    translate_text,
+    translator,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -32,10 +49,22 @@ SECURITY_HEADERS = {
 }
 
 
-def format_time(value: datetime | None) -> str:
+def format_time(value: datetime | None, zone: tzinfo = UTC) -> Markup:
+    """A moment in the account's time zone, with UTC on hover (and in `datetime`)."""
     if value is None:
-        return "—"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return Markup("—")
+    utc = value.astimezone(UTC)
+    return Markup('<time datetime="{iso}" title="{utc}">{local}</time>').format(
+        iso=utc.isoformat(timespec="seconds"),
+        utc=utc.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        local=value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+    )
+
+
+@pass_context
+def _time_filter(context: Context, value: datetime | None) -> Markup:
+    zone = context.get("zone")
+    return format_time(value, zone if isinstance(zone, tzinfo) else UTC)
 
 
 def pretty_json(value: Any) -> str:
@@ -73,7 +102,7 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters["time"] = format_time
+        self.env.filters["time"] = _time_filter
         self.env.filters["pretty"] = pretty_json
 
     def render(
@@ -86,6 +115,7 @@ class Pages:
         csrf: str | None = None,
         signed_in: bool = False,
         headers: dict[str, str] | None = None,
+        zone: tzinfo = UTC,
         **context: Any,
     ) -> HTMLResponse:
         t = translator(lang)
@@ -102,11 +132,39 @@ class Pages:
             now=now,
             age=lambda seconds: format_age(seconds, t),
             relative=lambda value: relative(value, t, now),
+            zone=zone,
+            text=lambda value: translate_text(value, lang),
+            known=lambda value: bool(value) and translatable(value),
+            # A recorded kind (attempt step, outcome) in words; an unknown one as it is.
+            label=lambda prefix, value: (
+                t(f"{prefix}.{value}") if has_message(f"{prefix}.{value}") else value
+            ),
             **context,
         )
         response = HTMLResponse(html, status_code=status, headers=headers)
         secure_headers(response)
         remember_language(request, response, lang)
+        return response
+
+    def message(
+        self, request: Request, title: str, text: str, *, status: int, ok: bool, admin: bool
+    ) -> HTMLResponse:
+        """A one-message page in the admin page's style and the admin's language (the OAuth
+        callback's answer). `title` and `text` are amogate's English texts, translated when
+        the catalogue knows them."""
+        lang = negotiate(
+            None, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
+        )
+        html = self.env.get_template("message.html").render(
+            lang=lang,
+            t=translator(lang),
+            title=translate_text(title, lang),
+            text=translate_text(text, lang),
+            ok=ok,
+            admin=admin,
+        )
+        response = HTMLResponse(html, status_code=status)
+        secure_headers(response)
         return response
 
 
@@ -122,7 +180,8 @@ def remember_language(request: Request, response: Response, lang: str) -> None:
             LANG_COOKIE,
             lang,
             max_age=LANG_COOKIE_MAX_AGE,
-            path="/admin",
+            # Site-wide: the OAuth callback page speaks the admin's language too.
+            path="/",
             httponly=True,
             samesite="lax",
             secure=request.url.scheme == "https",

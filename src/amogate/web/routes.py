@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as day_time
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -75,6 +75,7 @@ class Ctx:
     site: AdminSite
     lang: str
     session: Session | None
+    zone: tzinfo = UTC  # the account's time zone, for signed-in pages
 
     @property
     def database(self) -> Database:
@@ -103,6 +104,7 @@ class Ctx:
             status=status,
             csrf=self.session.csrf if self.session else None,
             signed_in=bool(self.session and self.session.authenticated),
+            zone=self.zone,
             **context,
         )
 
@@ -174,6 +176,7 @@ async def admin_ctx(ctx: Annotated[Ctx, Depends(base_ctx)]) -> Ctx:
         if ctx.request.method == "GET" and ctx.request.url.query:
             target += "?" + ctx.request.url.query
         raise AdminInterrupt(_redirect("/admin/login?" + urlencode({"next": target})))
+    ctx.zone = await overview.account_zone(ctx.request.app)
     return ctx
 
 
@@ -316,19 +319,22 @@ def _day(value: str | None) -> date | None:
         return None
 
 
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, day_time.min, tzinfo=UTC)
+def _start_of(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, day_time.min, tzinfo=zone)
 
 
-def _delivery_filter(request: Request) -> tuple[delivery_views.DeliveryFilter, dict[str, str]]:
+def _delivery_filter(
+    request: Request, zone: tzinfo
+) -> tuple[delivery_views.DeliveryFilter, dict[str, str]]:
+    """The list's filters; dates are days in the account's time zone."""
     q = request.query_params
     status = q.get("state") if q.get("state") in delivery_store.STATUSES else None
     day_from, day_to = _day(q.get("from")), _day(q.get("to"))
     text = (q.get("q") or "").strip()[:100] or None
     f = delivery_views.DeliveryFilter(
         status=status,
-        created_from=_start_of(day_from) if day_from else None,
-        created_before=_start_of(day_to) + timedelta(days=1) if day_to else None,
+        created_from=_start_of(day_from, zone) if day_from else None,
+        created_before=_start_of(day_to + timedelta(days=1), zone) if day_to else None,
         text=text,
     )
     shown = {
@@ -363,7 +369,7 @@ def _flash(ctx: Ctx) -> str | None:
 
 @router.get("/deliveries")
 async def deliveries_page(ctx: Admin) -> Response:
-    f, shown = _delivery_filter(ctx.request)
+    f, shown = _delivery_filter(ctx.request, ctx.zone)
     page = _page_number(ctx.request)
     async with ctx.database.read() as conn:
         result = await delivery_views.search(
@@ -404,6 +410,7 @@ async def delivery_page(ctx: Admin, delivery_id: str) -> Response:
         d=delivery,
         attempts=attempts,
         request_payload=mask_payload(delivery.payload),
+        received_payload=None if delivery.received is None else mask_payload(delivery.received),
         lead_url=overview.lead_url(amo, host, delivery.amo_lead_id),
         retryable=delivery.status in RETRYABLE,
         flash=_flash(ctx),

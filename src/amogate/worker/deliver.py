@@ -125,13 +125,15 @@ def classify(exc: AmoError) -> _Failure:
 
 def classify_gateway(exc: GatewayError) -> _Failure:
     """A failure of the info cache (it speaks the gateway's errors)."""
+    status = exc.upstream_status
+    message = f"{exc.message} (HTTP {status})" if status else exc.message
     if exc.message in (NOT_CONNECTED, NEEDS_REAUTHORIZATION):
-        return _Failure("auth", None, exc.message, exc.message)
+        return _Failure("auth", status, message, message)
     if exc.message == RATE_LIMITED:
-        return _Failure("rate_limited", 429, exc.message, exc.message, exc.retry_after)
+        return _Failure("rate_limited", 429, message, message, exc.retry_after)
     if isinstance(exc, UpstreamError) and "paid period" in str(exc.details.get("reason", "")):
-        return _Failure("payment", 402, exc.message, exc.message)
-    return _Failure("transient", None, exc.message, exc.message, exc.retry_after)
+        return _Failure("payment", 402, message, message)
+    return _Failure("transient", status, message, message, exc.retry_after)
 
 
 @dataclass
@@ -478,12 +480,12 @@ class Deliverer:
                 continue
             note = mapping.lead_note(work.payload, work.lead_id, request_id=delivery.id)
             if note is None:
-                await self._finish_delivered(delivery, note_id=None)
+                await self._finish_delivered(delivery, note_id=None, lead_id=work.lead_id)
                 continue
             if delivery.outcome_unknown and delivery.step == store.STEP_NOTE:
                 existing = await self._find_note(client, work.lead_id, note["params"]["text"])
                 if existing is not None:
-                    await self._finish_delivered(delivery, note_id=existing)
+                    await self._finish_delivered(delivery, note_id=existing, lead_id=work.lead_id)
                     continue
             pending[delivery.id] = (work, note)
         while pending:
@@ -504,6 +506,7 @@ class Deliverer:
                         note_id=None,
                         note_error="amoCRM rejected the note",
                         attempt=(started, _ms(t0), classify(exc)),
+                        lead_id=work.lead_id,
                     )
                 continue
             except AmoError as exc:
@@ -526,6 +529,7 @@ class Deliverer:
                     if result is not None
                     else "amoCRM's answer did not list the note",
                     attempt=(started, ms, None),
+                    lead_id=work.lead_id,
                 )
             pending = {}
 
@@ -548,7 +552,9 @@ class Deliverer:
         note_id: int | None,
         note_error: str | None = None,
         attempt: tuple[datetime, int, _Failure | None] | None = None,
+        lead_id: int | None = None,
     ) -> None:
+        """`lead_id`: the amoCRM lead created in this pass (the claimed row predates it)."""
         async with self.database.transaction() as conn:
             if attempt is not None:
                 started, ms, failure = attempt
@@ -574,7 +580,7 @@ class Deliverer:
             "delivery.delivered",
             delivery_id=delivery.id,
             request_id=delivery.request_id,
-            lead_id=delivery.amo_lead_id,
+            lead_id=lead_id or delivery.amo_lead_id,
         )
 
     async def _fail(
@@ -650,6 +656,7 @@ class Deliverer:
                     step=step,
                     outcome=failure.outcome,
                     status=failure.http_status,
+                    reason=failure.message,
                     retry_at=decision.retry_at,
                 )
                 if decision.retry_at is None:

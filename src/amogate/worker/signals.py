@@ -21,9 +21,12 @@ class DeliverySignals:
         self._wake.set()
 
     async def wait_for_work(self, seconds: float) -> None:
-        """Return when woken, or after `seconds`."""
+        """Return when woken, or after `seconds`. (`asyncio.timeout`, not `wait_for`: on
+        Python 3.11 `wait_for` swallows a cancellation that arrives just as the event is set,
+        and the worker would then never stop.)"""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
         self._wake.clear()
 
     def watch(self, delivery_id: str) -> asyncio.Event:

@@ -122,6 +122,7 @@ def start_lead_delivery(
     if amo is None:
         return None
     signals = DeliverySignals()
+    amo.on_connected.append(signals.wake)
     fields = AppFields(app.state)
     intake = LeadIntake(database, settings, signals, fields=lambda: fields)
     app.state.lead_intake = intake
