@@ -87,6 +87,8 @@ class SandboxServer:
             str(c.block_after_s),
             "--block-duration-s",
             str(c.block_duration_s),
+            "--account-id",
+            str(c.account_id),
         ]
         if c.long_lived_token is not None:
             args += ["--long-lived-token", c.long_lived_token]

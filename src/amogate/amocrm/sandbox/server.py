@@ -91,6 +91,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SandboxConfig, str, i
     parser.add_argument("--block-after-s", type=int, default=defaults.block_after_s)
     parser.add_argument("--block-duration-s", type=int, default=defaults.block_duration_s)
     parser.add_argument("--unsorted-source-uid-filter", action="store_true")
+    parser.add_argument("--account-id", type=int, default=defaults.account_id)
     args = parser.parse_args(argv)
     config = SandboxConfig(
         subdomain=args.subdomain,
@@ -105,6 +106,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SandboxConfig, str, i
         block_after_s=args.block_after_s,
         block_duration_s=args.block_duration_s,
         unsorted_source_uid_filter=args.unsorted_source_uid_filter,
+        account_id=args.account_id,
     )
     return config, args.host, args.port
 

@@ -26,7 +26,7 @@ from amogate.amocrm.sandbox.entities import (
 )
 from amogate.amocrm.sandbox.faults import FaultSet
 from amogate.amocrm.sandbox.requestlog import RequestLog
-from amogate.amocrm.sandbox.seed import ACCOUNT_ID, SeededAccount, build_seed
+from amogate.amocrm.sandbox.seed import SeededAccount, build_seed
 from amogate.amocrm.sandbox.tokens import OAuthStats, TokenStore
 
 JSON = dict[str, Any]
@@ -54,7 +54,7 @@ class SandboxState:
             clock, config.rate_limit, config.block_after_s, config.block_duration_s
         )
         self.log = RequestLog()
-        self.account_id = ACCOUNT_ID
+        self.account_id = config.account_id
         self.seed: SeededAccount
         self.leads: dict[int, Lead]
         self.contacts: dict[int, Contact]
@@ -73,7 +73,7 @@ class SandboxState:
         return int(self.clock())
 
     def reset(self, *, tokens: bool = False) -> None:
-        self.seed = build_seed(self.config.base_url)
+        self.seed = build_seed(self.config.base_url, self.config.account_id)
         self.leads = {}
         self.contacts = {}
         self.companies = {}
