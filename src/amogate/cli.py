@@ -119,6 +119,7 @@ def serve(
         log_format=settings.log_format,
         level=settings.log_level,
         error_log_path=settings.error_log_path if settings.log_errors else None,
+        error_log_max_bytes=settings.error_log_max_bytes,
     )
     check_database(settings)
     if settings.is_sqlite and processes > 1:
@@ -140,7 +141,11 @@ def serve(
         "port": port or settings.port,
         "log_config": None,
         "access_log": False,
+        # X-Forwarded-For/-Proto are believed from the proxy alone (FORWARDED_ALLOW_IPS): the
+        # sign-in limit counts by the client address they give, the cookies' Secure flag by the
+        # scheme.
         "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
         "server_header": False,
     }
     if processes > 1:
@@ -202,9 +207,12 @@ def sandbox(
     ] = None,
     access_token_ttl: Annotated[int, typer.Option(help="Access token lifetime, s.")] = 86400,
     rate_limit: Annotated[int, typer.Option(help="Requests per second per token (0 = off).")] = 7,
+    account_id: Annotated[
+        int | None, typer.Option(help="The account's id (another id: another account).")
+    ] = None,
 ) -> None:
     """Run the built-in amoCRM sandbox (an emulator of amoCRM API v4 and OAuth2)."""
-    from amogate.amocrm.sandbox.config import SandboxConfig
+    from amogate.amocrm.sandbox.config import DEFAULT_ACCOUNT_ID, SandboxConfig
     from amogate.amocrm.sandbox.server import run
 
     public_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
@@ -217,6 +225,7 @@ def sandbox(
         access_token_ttl=access_token_ttl,
         rate_limit=rate_limit,
         public_url=f"http://{public_host}:{port}",
+        account_id=account_id or DEFAULT_ACCOUNT_ID,
     )
     typer.echo(f"amoCRM sandbox on http://{public_host}:{port} (client id {client_id})")
     run(config, host, port)
