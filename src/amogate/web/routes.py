@@ -170,6 +170,10 @@ def _set_session(ctx: Ctx, response: Response, session: Session) -> None:
     response.delete_cookie(
         LOGIN_COOKIE, path="/admin", httponly=True, samesite="strict", secure=_secure(ctx.request)
     )
+    # Earlier versions scoped the session cookie to /admin: a leftover one would shadow this.
+    response.delete_cookie(
+        SESSION_COOKIE, path="/admin", httponly=True, samesite="strict", secure=_secure(ctx.request)
+    )
 
 
 async def base_ctx(request: Request) -> Ctx:
