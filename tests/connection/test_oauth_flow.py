@@ -248,3 +248,35 @@ async def test_status_without_amocrm_configured_says_so(client: httpx.AsyncClien
     assert response.status_code == 200
     assert data["configured"] is False
     assert data["has_token"] is False
+
+
+async def test_with_amo_domain_a_referer_of_another_account_never_receives_the_secret(
+    settings: Settings,
+) -> None:
+    """The reported attack with a real account host: AMO_DOMAIN names the account, and a
+    callback names another amoCRM host. The sandbox answers for every host here, so a token
+    call to the attacker's host would succeed — it must never be made."""
+    async with connected_gateway(settings, amo_base_url="", amo_domain="mycompany.amocrm.ru") as h:
+        before = await h.amo.tokens.status()
+        calls = await _token_calls(h)
+        start = await h.gateway.get("/oauth/authorize", headers=ADMIN_KEY)
+        state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+        code = (await h.sandbox.post("/_sandbox/authorize", json={"state": state})).json()
+
+        response = await h.gateway.get(
+            "/oauth/callback",
+            params={"code": code["code"], "state": state, "referer": "attacker.amocrm.ru"},
+            headers=JSON_ACCEPT,
+        )
+
+        assert start.headers["location"].startswith("https://www.amocrm.ru/oauth?")
+        assert response.status_code == 400
+        assert "referer" in response.json()["error"].lower()
+        assert await _token_calls(h) == calls
+        after = await h.amo.tokens.status()
+        assert before is not None
+        assert after is not None
+        assert (after.access_token, after.refresh_token) == (
+            before.access_token,
+            before.refresh_token,
+        )
