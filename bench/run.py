@@ -149,9 +149,11 @@ def gateway(folder: Path, sandbox: SandboxServer, *args: str, **env: str) -> Ite
 
 
 def connect(gateway_url: str, sandbox_url: str) -> None:
-    """The browser's OAuth flow, with the consent given through the sandbox's control API."""
+    """The admin's OAuth flow (admin key; the client keeps the state cookie), with the consent
+    given through the sandbox's control API."""
     with httpx.Client(timeout=15) as client:
-        consent = client.get(f"{gateway_url}/oauth/authorize").headers["location"]
+        start = client.get(f"{gateway_url}/oauth/authorize", headers={"X-API-KEY": KEY})
+        consent = start.headers["location"]
         state = parse_qs(urlsplit(consent).query)["state"][0]
         code = client.post(
             f"{sandbox_url}/_sandbox/authorize",

@@ -17,6 +17,7 @@ import structlog
 from fastapi import FastAPI
 
 from amogate import __version__
+from amogate.access.admin import AdminAccess
 from amogate.api import diagnostics, health, info, leads, oauth, ready
 from amogate.api import metrics as metrics_api
 from amogate.api.auth import ApiKeyAuthenticator, KeyOriginsCORSMiddleware
@@ -63,16 +64,19 @@ def create_app(
     amoCRM traffic (tests use the in-process sandbox); `background=False` starts no keeper or
     worker tasks (tests that drive them step by step)."""
     gateway_metrics = GatewayMetrics()  # per app: several apps may live in one process
+    admin_password = settings.admin_password.get_secret_value() if settings.admin_password else ""
+    admin_access = AdminAccess(admin_password or None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = database or Database(settings.database_url)
+        db = database or Database(settings.database_url, synchronous=settings.sqlite_synchronous)
         app.state.database = db
         amo: AmoConnection | None = None
         lead_delivery: LeadDelivery | None = None
         try:
             if db.is_sqlite:
                 await migrate.upgrade(db)
+            await admin_access.start(db)
             if settings.amo_configured:
                 amo = AmoConnection.create(
                     settings, db, transport=amo_transport, on_call=gateway_metrics.observe_amo_call
@@ -113,6 +117,7 @@ def create_app(
     app.state.lead_intake = None
     app.state.amo = None
     app.state.metrics = gateway_metrics
+    app.state.admin_access = admin_access
 
     install_error_handlers(app)
     install_docs(app)
@@ -121,7 +126,7 @@ def create_app(
     app.include_router(oauth.router)
     app.include_router(diagnostics.router)
     app.include_router(info.router)
-    install_admin(app)
+    install_admin(app, admin_access)
     app.include_router(ready.router)
     app.include_router(metrics_api.router)
 
@@ -162,6 +167,7 @@ def create_app_from_environment() -> FastAPI:
         log_format=settings.log_format,
         level=settings.log_level,
         error_log_path=settings.error_log_path if settings.log_errors else None,
+        error_log_max_bytes=settings.error_log_max_bytes,
     )
     app = create_app(settings)
     app.state.run_worker = os.environ.get("AMOGATE_RUN_WORKER", "1") != "0"

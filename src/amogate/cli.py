@@ -98,6 +98,7 @@ def serve(
         log_format=settings.log_format,
         level=settings.log_level,
         error_log_path=settings.error_log_path if settings.log_errors else None,
+        error_log_max_bytes=settings.error_log_max_bytes,
     )
     structlog.get_logger("amogate.cli").info(
         "settings.read",
@@ -124,7 +125,11 @@ def serve(
         "port": listen_port,
         "log_config": None,
         "access_log": False,
+        # X-Forwarded-For/-Proto are believed from the proxy alone (FORWARDED_ALLOW_IPS): the
+        # sign-in limit counts by the client address they give, the cookies' Secure flag by the
+        # scheme.
         "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
         "server_header": False,
     }
     if processes > 1:
@@ -199,9 +204,13 @@ def sandbox(
     rate_limit: Annotated[
         int, typer.Option(metavar="N", help="Requests per second per token (0 = off).")
     ] = 7,
+    account_id: Annotated[
+        int | None,
+        typer.Option(metavar="ID", help="The account's id (another id: another account)."),
+    ] = None,
 ) -> None:
     """Run the built-in amoCRM sandbox (an emulator of amoCRM API v4 and OAuth2)."""
-    from amogate.amocrm.sandbox.config import SandboxConfig
+    from amogate.amocrm.sandbox.config import DEFAULT_ACCOUNT_ID, SandboxConfig
     from amogate.amocrm.sandbox.server import run
 
     if (problem := port_problem(host, port)) is not None:
@@ -216,6 +225,7 @@ def sandbox(
         access_token_ttl=access_token_ttl,
         rate_limit=rate_limit,
         public_url=f"http://{public_host}:{port}",
+        account_id=account_id or DEFAULT_ACCOUNT_ID,
     )
     typer.echo(
         f"amoCRM sandbox on http://{public_host}:{port} (client id {client_id}, "

@@ -1,14 +1,21 @@
 """Structured logging: one JSON object per line (or readable console lines), secrets redacted.
 
 Every line passes `redact` last before rendering, so tokens, keys, secrets, passwords,
-Authorization headers and phone numbers (beyond their last 4 digits) never reach a log line,
-whatever the caller put in the event. With LOG_ERRORS=true, errors are also appended to
-`storage/error.log` like the original gateway did.
+Authorization headers, phone numbers (beyond their last 4 digits) and email addresses (beyond
+their first letter and domain) never reach a log line, whatever the caller put in the event.
+In free text a phone is told from an id by its shape: a run of digits glued to letters, `-`,
+`_`, `/`, `:`, `.` or `=` is part of an id, a request id, an address, a port or a URL and stays
+as it is, so those remain greppable.
+
+With LOG_ERRORS=true, errors are also appended to `storage/error.log` like the original gateway
+did — through a handler that reopens the file when logrotate moves it away, and that starts a
+new file (keeping one old one, `error.log.1`) past ERROR_LOG_MAX_BYTES.
 """
 
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
@@ -30,14 +37,34 @@ _SECRET_KEY_PARTS = (
     "cookie",
 )
 _PHONE_KEY_PARTS = ("phone",)
+_EMAIL_KEY_PARTS = ("email",)
 # Bearer tokens, JWTs and amoCRM refresh tokens (def502...) inside free text.
 _TOKEN_IN_TEXT = re.compile(
     r"(Bearer\s+)[A-Za-z0-9._~+/=-]+|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9._-]+|def50[0-9a-f]{20,}",
     re.IGNORECASE,
 )
-# A run of 7+ digits, optionally with +, spaces, dashes or brackets: a phone number in free text.
-# Not inside a word: the digits of a hex id (a delivery id in error.log) are not a phone.
-_PHONE_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\+?\d[\d\s().-]{5,}\d(?![0-9A-Za-z])")
+# A phone in free text, not glued to an id, a URL, an address or a port on either side:
+# "+998 90 123-45-67", "+998901234567", "8 (901) 234-56-78", "90 123 45 67", "998901234567".
+# Digits with separators (space, dash, brackets) need 7+ digits and a separator; a bare run
+# needs 11+ digits (a number with its country code), so ids of up to 10 digits stay readable.
+_NOT_GLUED_BEFORE = r"(?<![\w/:=.@%#&?+-])"
+_NOT_GLUED_AFTER = r"(?![\w/:=@%-]|\.\w)"
+_PHONE_IN_TEXT = re.compile(
+    # "+998 ...": the plus says phone, also right after "tel:" or "phone=".
+    r"(?<![\w+])\+\(?\d[\d\s()-]{5,}\d"
+    + _NOT_GLUED_AFTER
+    + "|"
+    + _NOT_GLUED_BEFORE
+    + r"(?!\d{4}-\d{2}-\d{2})"  # a date, not a phone
+    + r"(?:\(?\d[\d()-]*[\s()-][\d\s()-]*\d"  # 90 123-45-67, 8 (901) 234-56-78
+    + r"|\d{11,15})"  # 998901234567
+    + _NOT_GLUED_AFTER
+)
+_EMAIL_IN_TEXT = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+)"
+)
+_MIN_PHONE_DIGITS = 7
 
 
 def mask_phone(value: str) -> str:
@@ -45,6 +72,21 @@ def mask_phone(value: str) -> str:
     if len(digits) <= 4:
         return "***"
     return "***" + digits[-4:]
+
+
+def mask_email(value: str) -> str:
+    """a***@example.com: enough to tell two addresses apart, not enough to write to one."""
+    local, at, domain = value.rpartition("@")
+    if not at:
+        return "***"
+    return (local[:1] or "") + "***@" + domain
+
+
+def _mask_phone_match(match: re.Match[str]) -> str:
+    text = match.group(0)
+    if sum(ch.isdigit() for ch in text) < _MIN_PHONE_DIGITS:
+        return text
+    return mask_phone(text)
 
 
 def _is_secret_key(key: str) -> bool:
@@ -56,14 +98,20 @@ def _is_secret_key(key: str) -> bool:
 
 def _scrub_text(text: str) -> str:
     text = _TOKEN_IN_TEXT.sub(lambda m: (m.group(1) or "") + REDACTED, text)
-    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), text)
+    if "@" in text:
+        text = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)
+    return _PHONE_IN_TEXT.sub(_mask_phone_match, text)
 
 
 def _scrub(value: Any, key: str = "") -> Any:
     if key and _is_secret_key(key):
         return REDACTED if value not in (None, "", False) else value
-    if key and any(part in key.lower() for part in _PHONE_KEY_PARTS) and isinstance(value, str):
-        return mask_phone(value)
+    if key and isinstance(value, str):
+        lowered = key.lower()
+        if any(part in lowered for part in _PHONE_KEY_PARTS):
+            return mask_phone(value)
+        if any(part in lowered for part in _EMAIL_KEY_PARTS):
+            return mask_email(value) if "@" in value else _scrub_text(value)
     if isinstance(value, str):
         return _scrub_text(value)
     if isinstance(value, Mapping):
@@ -101,11 +149,48 @@ def iso_times(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) 
     return event_dict
 
 
+class BoundedWatchedFileHandler(logging.handlers.WatchedFileHandler):
+    """Appends to a file that logrotate may move away at any time (reopened when the path no
+    longer names the open file), and that never grows past `max_bytes`: the full file is moved
+    to `<name>.1` (replacing the previous one) and a new one is started."""
+
+    def __init__(self, filename: Path, *, max_bytes: int) -> None:
+        super().__init__(filename, encoding="utf-8")
+        self.max_bytes = max_bytes
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.reopenIfNeeded()
+            if self.stream is not None and self.stream.tell() >= self.max_bytes:
+                self._start_new_file()
+        except OSError:
+            self.handleError(record)
+            return
+        logging.FileHandler.emit(self, record)
+
+    def _start_new_file(self) -> None:
+        path = Path(self.baseFilename)
+        # As logrotate would: move the full file aside, then reopen (a failed move keeps the
+        # current file open, so nothing is lost).
+        path.replace(path.with_name(path.name + ".1"))
+        self.reopenIfNeeded()
+
+
+class _AlreadyLogged(logging.Filter):
+    """uvicorn logs every exception an app lets through ("Exception in ASGI application"),
+    after the gateway's own handler logged it with its request id (`request.unexpected_error`):
+    drop the second, id-less copy of the same traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Exception in ASGI application")
+
+
 def configure_logging(
     *,
     log_format: str = "json",
     level: str = "INFO",
     error_log_path: Path | None = None,
+    error_log_max_bytes: int = 10 * 1024 * 1024,
     stream: Any = None,
 ) -> None:
     """Route structlog and stdlib logging (uvicorn, sqlalchemy) through one redacting pipeline."""
@@ -152,7 +237,9 @@ def configure_logging(
     if error_log_path is not None:
         try:
             error_log_path.parent.mkdir(parents=True, exist_ok=True)
-            file_handler = logging.FileHandler(error_log_path, encoding="utf-8")
+            file_handler: logging.Handler | None = BoundedWatchedFileHandler(
+                error_log_path, max_bytes=error_log_max_bytes
+            )
         except OSError:
             file_handler = None
         if file_handler is not None:
@@ -175,3 +262,7 @@ def configure_logging(
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    for old in [f for f in uvicorn_errors.filters if isinstance(f, _AlreadyLogged)]:
+        uvicorn_errors.removeFilter(old)
+    uvicorn_errors.addFilter(_AlreadyLogged())

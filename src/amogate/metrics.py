@@ -9,7 +9,9 @@ connection state.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import re
 import time
 from collections.abc import Iterable, Iterator
@@ -143,6 +145,9 @@ class GatewayMetrics:
         )
         self._snapshot = _SnapshotCollector()
         self.registry.register(self._snapshot)
+        self._snapshot_at = -math.inf  # monotonic time of the last database read
+        self._snapshot_lock = asyncio.Lock()
+        self.snapshot_reads = 0  # database reads made for scrapes (tests, diagnostics)
 
     def observe_http(self, route: str, method: str, status: int, seconds: float) -> None:
         self.http_requests.labels(route, method, str(status)).inc()
@@ -153,10 +158,25 @@ class GatewayMetrics:
         self.amo_calls.labels(endpoint, "error" if status is None else str(status)).inc()
         self.amo_duration.labels(endpoint).observe(seconds)
 
-    async def refresh(self, database: object, account_key: str = accounts.DEFAULT_ACCOUNT) -> None:
-        """Read the shared state for the next render (a few indexed queries)."""
+    async def refresh(
+        self,
+        database: object,
+        account_key: str = accounts.DEFAULT_ACCOUNT,
+        *,
+        max_age: float = 0.0,
+    ) -> None:
+        """Read the shared state for the next render (a few indexed queries), unless the last
+        read is younger than `max_age` seconds. Concurrent scrapes share one read."""
+        async with self._snapshot_lock:
+            if time.monotonic() - self._snapshot_at < max_age:
+                return
+            await self._read_snapshot(database, account_key)
+            self._snapshot_at = time.monotonic()
+
+    async def _read_snapshot(self, database: object, account_key: str) -> None:
         from amogate.storage.db import Database
 
+        self.snapshot_reads += 1
         snapshot = Snapshot()
         if isinstance(database, Database):
             try:

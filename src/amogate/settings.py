@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_API_KEY_LENGTH = 16
+MIN_ADMIN_PASSWORD_LENGTH = 12
 DEFAULT_DATABASE_URL = "sqlite:///storage/amogate.db"
 ENV_FILE_NAME = ".env"
 # Names the .env to read when no --env-file is given (and carries --env-file to the processes
@@ -48,7 +49,13 @@ class Settings(BaseSettings):
     # --- new in amogate ------------------------------------------------------------------------
     host: str = "0.0.0.0"  # noqa: S104 - a gateway is meant to be reached; put nginx in front
     port: int = Field(default=9095, ge=1, le=65535)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's option): the
+    # client address the sign-in limit counts by comes from there. Only the proxy, never "*".
+    forwarded_allow_ips: str = "127.0.0.1"
     database_url: str = DEFAULT_DATABASE_URL
+    # SQLite's fsync policy: full (a committed lead survives a power loss; the default) or
+    # normal (faster; the last commits may be lost on power loss, never on a crash).
+    sqlite_synchronous: Literal["full", "normal"] = "full"
     amo_long_lived_token: SecretStr | None = None
     amo_base_url: str = ""
     cors_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -66,7 +73,14 @@ class Settings(BaseSettings):
     delivery_retry_base_seconds: float = Field(default=5.0, gt=0)
     delivery_retry_max_seconds: float = Field(default=3600.0, gt=0)
     delivery_lease_seconds: float = Field(default=60.0, ge=5)
-    metrics_api_key_required: bool = False
+    metrics_public: bool = False
+    # A delivered lead's personal data (the stored request) is erased after this many days.
+    data_retention_days: float = Field(default=30.0, gt=0)
+    purge_interval_seconds: float = Field(default=3600.0, gt=0)
+    # ?refresh=true on the info endpoints fetches from amoCRM at most once per this many
+    # seconds per kind; more often it is answered from the cache.
+    info_refresh_min_interval: float = Field(default=10.0, ge=0)
+    error_log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=4096)
     ready_max_queue_age: float = Field(default=900.0, gt=0)
 
     @field_validator("api_key")
@@ -78,6 +92,34 @@ class Settings(BaseSettings):
         if length < MIN_API_KEY_LENGTH:
             raise ValueError(
                 f"API_KEY is too short ({length} chars): use at least {MIN_API_KEY_LENGTH}"
+            )
+        return value
+
+    @field_validator("admin_password")
+    @classmethod
+    def _admin_password_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return value  # unset or empty: the admin page is off
+        length = len(value.get_secret_value())
+        if length < MIN_ADMIN_PASSWORD_LENGTH:
+            raise ValueError(
+                f"ADMIN_PASSWORD is too short ({length} chars): use at least "
+                f"{MIN_ADMIN_PASSWORD_LENGTH}, or leave it empty to turn the admin page off"
+            )
+        return value
+
+    @field_validator("sqlite_synchronous", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_are_named(cls, value: str) -> str:
+        value = value.strip()
+        if "*" in value:
+            raise ValueError(
+                "FORWARDED_ALLOW_IPS may not be '*': name the proxy's address, e.g. 127.0.0.1"
             )
         return value
 
@@ -147,6 +189,10 @@ class Settings(BaseSettings):
     @property
     def amo_configured(self) -> bool:
         return bool(self.amo_api_base)
+
+    @property
+    def admin_enabled(self) -> bool:
+        return bool(self.admin_password and self.admin_password.get_secret_value())
 
     @property
     def is_sqlite(self) -> bool:

@@ -58,6 +58,8 @@ def test_gateway_processes_share_one_request_budget(tmp_path: Path, database_url
             "DATABASE_URL": database_url,
             "AMO_BASE_URL": sandbox.url,
             "AMO_LONG_LIVED_TOKEN": token,
+            # ?refresh=true is the load here: let every one of them reach amoCRM.
+            "INFO_REFRESH_MIN_INTERVAL": "0",
         }
         if not database_url.startswith("sqlite"):
             upgraded = run_amogate(tmp_path, gateway_env(tmp_path, **settings), "db", "upgrade")

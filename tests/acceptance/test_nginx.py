@@ -1,11 +1,15 @@
-"""deploy/nginx/amogate.conf in front of a running gateway, with a real nginx."""
+"""deploy/nginx/amogate.conf in front of a running gateway, with a real nginx: TLS (a
+self-signed certificate stands in for certbot's), the HTTP redirect, HSTS, the rate limits on
+the API, on signing in and on connecting amoCRM, /metrics denied, dotfiles denied."""
 
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -13,29 +17,76 @@ import pytest
 
 from tests.conftest import TEST_API_KEY
 from tests.support.processes import free_port, running_gateway, wait_for_http
+from tests.web.helpers import csrf_of
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+OPENSSL = shutil.which("openssl")
+CERTBOT_DIR = "/etc/letsencrypt/live/amogate"
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)"),
+    pytest.mark.skipif(OPENSSL is None, reason="openssl is not installed"),
 ]
 
 
+@dataclass
+class Nginx:
+    https: httpx.Client  # https://127.0.0.1:<port>, trusting the test certificate
+    http_url: str  # the plain-HTTP server block
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, where certbot would put a real one."""
+    cert, key = folder / "fullchain.pem", folder / "privkey.pem"
+    assert OPENSSL is not None
+    made = subprocess.run(
+        [
+            OPENSSL,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    return cert, key
+
+
 @pytest.fixture
-def through_nginx(tmp_path: Path) -> Iterator[str]:
-    """The gateway on a free port and nginx (with the shipped config) on another."""
-    with running_gateway(tmp_path) as gateway_url:
-        nginx_port = free_port()
+def through_nginx(tmp_path: Path) -> Iterator[Nginx]:
+    """The gateway on a free port (admin page on) and nginx (with the shipped config)."""
+    with running_gateway(tmp_path, ADMIN_PASSWORD="correct horse battery staple") as gateway_url:
+        http_port, https_port = free_port(), free_port()
         prefix = tmp_path / "nginx"
         (prefix / "logs").mkdir(parents=True)
+        cert, key = _certificate(prefix)
         params = prefix / "amogate_proxy_params"
         shutil.copy(REPO / "deploy/nginx/amogate_proxy_params", params)
         site = (REPO / "deploy/nginx/amogate.conf").read_text()
+        for expected in ("listen 80;", "listen 443 ssl;", f"{CERTBOT_DIR}/fullchain.pem"):
+            assert expected in site
         site = (
             site.replace("127.0.0.1:9095", gateway_url.removeprefix("http://"))
-            .replace("listen 80;", f"listen 127.0.0.1:{nginx_port};")
+            .replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+            .replace("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;")
+            .replace(f"{CERTBOT_DIR}/fullchain.pem", str(cert))
+            .replace(f"{CERTBOT_DIR}/privkey.pem", str(key))
             .replace("/etc/nginx/amogate_proxy_params", str(params))
         )
         (prefix / "amogate.conf").write_text(site)
@@ -69,17 +120,22 @@ http {{
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        url = f"http://127.0.0.1:{nginx_port}"
+        http_url = f"http://127.0.0.1:{http_port}"
+        trust = ssl.create_default_context(cafile=str(cert))
         try:
-            wait_for_http(f"{url}/health", process=process)
-            yield url
+            wait_for_http(http_url, process=process)
+            with httpx.Client(
+                base_url=f"https://127.0.0.1:{https_port}", verify=trust, timeout=15
+            ) as client:
+                yield Nginx(client, http_url)
         finally:
             process.terminate()
             process.wait(timeout=10)
 
 
-def test_requests_pass_through_nginx_with_security_headers(through_nginx: str) -> None:
-    health = httpx.get(f"{through_nginx}/health")
+def test_requests_pass_through_nginx_with_security_headers(through_nginx: Nginx) -> None:
+    client = through_nginx.https
+    health = client.get("/health")
     assert health.status_code == 200
     assert health.json() == {
         "success": True,
@@ -88,42 +144,82 @@ def test_requests_pass_through_nginx_with_security_headers(through_nginx: str) -
     }
     assert health.headers["x-content-type-options"] == "nosniff"
     assert health.headers["x-frame-options"] == "DENY"
+    assert health.headers["strict-transport-security"] == "max-age=31536000"
     assert "server" not in health.headers or "nginx/" not in health.headers["server"]
-    unauthorized = httpx.post(f"{through_nginx}/api/v1/leads/unsorted", json={})
+    unauthorized = client.post("/api/v1/leads/unsorted", json={})
     assert unauthorized.status_code == 401
     assert unauthorized.json()["error"] == "Invalid or missing API key"
-    invalid = httpx.post(
-        f"{through_nginx}/api/v1/leads/unsorted", json={}, headers={"X-API-KEY": TEST_API_KEY}
-    )
+    invalid = client.post("/api/v1/leads/unsorted", json={}, headers={"X-API-KEY": TEST_API_KEY})
     assert invalid.status_code == 422
 
 
-def test_request_id_is_passed_through_or_created(through_nginx: str) -> None:
-    given = httpx.get(f"{through_nginx}/health", headers={"X-Request-ID": "site-form-7"})
+def test_plain_http_is_sent_to_https(through_nginx: Nginx) -> None:
+    response = httpx.get(f"{through_nginx.http_url}/admin/login?next=/admin")
+    assert response.status_code == 301
+    assert response.headers["location"].startswith("https://")
+    assert response.headers["location"].endswith("/admin/login?next=/admin")
+
+
+def test_the_gateway_sees_https_through_the_proxy_and_marks_cookies_secure(
+    through_nginx: Nginx,
+) -> None:
+    page = through_nginx.https.get("/admin/login")
+    assert page.status_code == 200
+    cookie = page.headers["set-cookie"].lower()
+    assert "secure" in {part.strip() for part in cookie.split(";")}
+
+
+def test_request_id_is_passed_through_or_created(through_nginx: Nginx) -> None:
+    client = through_nginx.https
+    given = client.get("/health", headers={"X-Request-ID": "site-form-7"})
     assert given.headers["x-request-id"] == "site-form-7"
-    created = httpx.get(f"{through_nginx}/health")
+    created = client.get("/health")
     assert len(created.headers["x-request-id"]) == 32  # nginx's $request_id, kept by amogate
 
 
 @pytest.mark.parametrize("path", ["/.env", "/.git/config", "/storage/tokens.json", "/tokens.json"])
-def test_dotfiles_and_token_files_are_denied(through_nginx: str, path: str) -> None:
-    assert httpx.get(f"{through_nginx}{path}").status_code == 403
+def test_dotfiles_and_token_files_are_denied(through_nginx: Nginx, path: str) -> None:
+    assert through_nginx.https.get(path).status_code == 403
 
 
-def test_api_bursts_are_limited_with_an_envelope_429(through_nginx: str) -> None:
+def test_metrics_are_denied_from_outside_even_with_the_admin_key(through_nginx: Nginx) -> None:
+    response = through_nginx.https.get("/metrics", headers={"X-API-KEY": TEST_API_KEY})
+    assert response.status_code == 403
+    assert "amogate_" not in response.text
+
+
+def test_api_bursts_are_limited_with_an_envelope_429(through_nginx: Nginx) -> None:
+    client = through_nginx.https
     statuses: list[int] = []
     limited: httpx.Response | None = None
-    with httpx.Client() as client:
-        started = time.monotonic()
-        for _ in range(120):
-            response = client.get(f"{through_nginx}/api/v1/diagnostics/config")
-            statuses.append(response.status_code)
-            if response.status_code == 429:
-                limited = response
-        elapsed = time.monotonic() - started
+    started = time.monotonic()
+    for _ in range(120):
+        response = client.get("/api/v1/diagnostics/config")
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            limited = response
+    elapsed = time.monotonic() - started
     assert 429 in statuses, f"no 429 in {len(statuses)} requests over {elapsed:.2f}s"
     assert limited is not None
     assert limited.json() == {"success": False, "error": "Too many requests"}
     assert limited.headers["retry-after"] == "1"
     # /health is outside /api/ and never limited by nginx.
-    assert all(httpx.get(f"{through_nginx}/health").status_code == 200 for _ in range(5))
+    assert all(client.get("/health").status_code == 200 for _ in range(5))
+
+
+def test_signing_in_and_connecting_are_limited_by_nginx(through_nginx: Nginx) -> None:
+    client = through_nginx.https
+    page = client.get("/admin/login")
+    token = csrf_of(page.text)
+    statuses = [
+        client.post("/admin/login", data={"csrf": token, "password": f"guess {i}"}).status_code
+        for i in range(15)
+    ]
+    connect = [client.get("/oauth/authorize").status_code for _ in range(15)]
+    # nginx's own 429 (its JSON body) before the gateway's limit would even be reached.
+    limited = client.post("/admin/login", data={"csrf": token, "password": "again"})
+    assert 429 in statuses
+    assert 429 in connect
+    assert limited.status_code == 429
+    assert limited.json() == {"success": False, "error": "Too many requests"}
+    assert client.get("/oauth/status").status_code == 200  # status is not limited

@@ -64,6 +64,8 @@ def test_two_gateways_refresh_one_at_a_time_under_load(tmp_path: Path, database_
             "AMO_CLIENT_ID": sandbox.config.client_id,
             "AMO_CLIENT_SECRET": sandbox.config.client_secret,
             "AMO_REDIRECT_URI": sandbox.config.redirect_uri,
+            # ?refresh=true is the load here: let every one of them reach amoCRM.
+            "INFO_REFRESH_MIN_INTERVAL": "0",
         }
         connect_account(tmp_path, gateway_env(tmp_path, **settings), sandbox)
         with ExitStack() as stack:

@@ -16,9 +16,9 @@ from amogate.amocrm.errors import (
 )
 from amogate.amocrm.oauth import (
     TokenPair,
+    account_host_allowed,
     consent_url,
     exchange_code,
-    is_trusted_referer,
     refresh_tokens,
     token_url,
 )
@@ -212,11 +212,15 @@ def test_consent_url_refuses_an_unknown_domain() -> None:
         consent_url(amo_domain="crm.example.com", client_id="cid", state="st")
 
 
+def _trusted(host: str, base_url: str | None = None, known: str | None = None) -> bool:
+    return account_host_allowed(host, known_domain=known, base_url=base_url)
+
+
 @pytest.mark.parametrize(
     "referer", ["mycompany.amocrm.ru", "MyCompany.Kommo.com", "old.amocrm.com", "a-b.c.amocrm.ru"]
 )
-def test_account_hosts_are_trusted(referer: str) -> None:
-    assert is_trusted_referer(referer, None)
+def test_account_hosts_are_trusted_while_no_account_is_known(referer: str) -> None:
+    assert _trusted(referer)
 
 
 @pytest.mark.parametrize(
@@ -242,13 +246,28 @@ def test_account_hosts_are_trusted(referer: str) -> None:
     ],
 )
 def test_tricks_are_not_trusted(referer: str) -> None:
-    assert not is_trusted_referer(referer, None)
+    assert not _trusted(referer)
+    assert not _trusted(referer, known="x.amocrm.ru")
+
+
+def test_once_the_account_is_known_only_its_host_is_trusted() -> None:
+    assert _trusted("mycompany.amocrm.ru", known="mycompany.amocrm.ru")
+    assert _trusted("MyCompany.amocrm.ru", known="mycompany.amocrm.ru")
+    assert not _trusted("attacker.amocrm.ru", known="mycompany.amocrm.ru")
+    assert not _trusted("mycompany.kommo.com", known="mycompany.amocrm.ru")
 
 
 def test_the_base_url_host_and_port_is_trusted() -> None:
-    assert is_trusted_referer("127.0.0.1:9096", "http://127.0.0.1:9096")
-    assert is_trusted_referer("sandbox.local", "http://Sandbox.local/")
-    assert not is_trusted_referer("127.0.0.1:9097", "http://127.0.0.1:9096")
-    assert not is_trusted_referer("127.0.0.1", "http://127.0.0.1:9096")
-    assert not is_trusted_referer("evil.com@127.0.0.1:9096", "http://127.0.0.1:9096")
-    assert not is_trusted_referer("127.0.0.1:9096", None)
+    assert _trusted("127.0.0.1:9096", "http://127.0.0.1:9096")
+    assert _trusted("sandbox.local", "http://Sandbox.local/")
+    assert not _trusted("127.0.0.1:9097", "http://127.0.0.1:9096")
+    assert not _trusted("127.0.0.1", "http://127.0.0.1:9096")
+    assert not _trusted("evil.com@127.0.0.1:9096", "http://127.0.0.1:9096")
+    assert not _trusted("127.0.0.1:9096", None)
+
+
+def test_with_a_base_url_amocrms_own_hosts_are_not_trusted_unless_named() -> None:
+    sandbox = "http://127.0.0.1:9096"
+    assert not _trusted("attacker.amocrm.ru", sandbox)
+    assert _trusted("mycompany.amocrm.ru", sandbox, known="mycompany.amocrm.ru")
+    assert not _trusted("attacker.amocrm.ru", sandbox, known="mycompany.amocrm.ru")

@@ -18,10 +18,11 @@ from amogate.app import create_app
 from amogate.connection.tokens import utcnow
 from amogate.settings import Settings
 from amogate.storage import accounts
-from tests.conftest import open_app
+from tests.conftest import TEST_API_KEY, open_app
 from tests.support.gateway import SANDBOX_URL, Harness, connected_gateway
 
 JSON_ACCEPT = {"Accept": "application/json"}
+ADMIN_KEY = {"X-API-KEY": TEST_API_KEY}
 
 
 def _form_fields(page: str) -> dict[str, str]:
@@ -32,7 +33,7 @@ def _form_fields(page: str) -> dict[str, str]:
 async def _consent(h: Harness, decision: str = "allow") -> str:
     """Start at /oauth/authorize and click a button on the consent page, as a browser would.
     Returns the callback path and query the sandbox redirected to."""
-    start = await h.gateway.get("/oauth/authorize")
+    start = await h.gateway.get("/oauth/authorize", headers=ADMIN_KEY)
     assert start.status_code == 302
     consent = start.headers["location"]
     page = await h.sandbox.get(consent)
@@ -53,7 +54,7 @@ async def test_authorize_redirects_to_the_consent_page_with_a_stored_state(
     settings: Settings,
 ) -> None:
     async with connected_gateway(settings, connect_account=False) as h:
-        response = await h.gateway.get("/oauth/authorize")
+        response = await h.gateway.get("/oauth/authorize", headers=ADMIN_KEY)
 
         location = urlsplit(response.headers["location"])
         query = parse_qs(location.query)
@@ -206,7 +207,7 @@ async def test_a_used_code_is_refused_with_amocrms_reason(settings: Settings) ->
     async with connected_gateway(settings, connect_account=False) as h:
         code = (await h.sandbox.post("/_sandbox/authorize", json={})).json()["code"]
         for _ in range(2):
-            start = await h.gateway.get("/oauth/authorize")
+            start = await h.gateway.get("/oauth/authorize", headers=ADMIN_KEY)
             state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
             response = await h.gateway.get(
                 "/oauth/callback",
@@ -228,9 +229,11 @@ async def test_a_used_code_is_refused_with_amocrms_reason(settings: Settings) ->
 async def test_the_consent_page_is_on_the_shared_host_of_the_accounts_region(
     settings_factory: Callable[..., Settings], domain: str, consent: str
 ) -> None:
-    settings = settings_factory(amo_domain=domain, amo_client_id="client-1")
+    settings = settings_factory(
+        amo_domain=domain, amo_client_id="client-1", amo_client_secret="secret-1"
+    )
     async for client in open_app(create_app(settings, background=False)):
-        response = await client.get("/oauth/authorize")
+        response = await client.get("/oauth/authorize", headers=ADMIN_KEY)
 
         location = response.headers["location"]
         assert response.status_code == 302
@@ -245,3 +248,35 @@ async def test_status_without_amocrm_configured_says_so(client: httpx.AsyncClien
     assert response.status_code == 200
     assert data["configured"] is False
     assert data["has_token"] is False
+
+
+async def test_with_amo_domain_a_referer_of_another_account_never_receives_the_secret(
+    settings: Settings,
+) -> None:
+    """The reported attack with a real account host: AMO_DOMAIN names the account, and a
+    callback names another amoCRM host. The sandbox answers for every host here, so a token
+    call to the attacker's host would succeed — it must never be made."""
+    async with connected_gateway(settings, amo_base_url="", amo_domain="mycompany.amocrm.ru") as h:
+        before = await h.amo.tokens.status()
+        calls = await _token_calls(h)
+        start = await h.gateway.get("/oauth/authorize", headers=ADMIN_KEY)
+        state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+        code = (await h.sandbox.post("/_sandbox/authorize", json={"state": state})).json()
+
+        response = await h.gateway.get(
+            "/oauth/callback",
+            params={"code": code["code"], "state": state, "referer": "attacker.amocrm.ru"},
+            headers=JSON_ACCEPT,
+        )
+
+        assert start.headers["location"].startswith("https://www.amocrm.ru/oauth?")
+        assert response.status_code == 400
+        assert "referer" in response.json()["error"].lower()
+        assert await _token_calls(h) == calls
+        after = await h.amo.tokens.status()
+        assert before is not None
+        assert after is not None
+        assert (after.access_token, after.refresh_token) == (
+            before.access_token,
+            before.refresh_token,
+        )

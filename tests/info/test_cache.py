@@ -21,6 +21,7 @@ from amogate.info.cache import PIPELINE_MISS_REFRESH_SECONDS, InfoCache, etag_of
 from tests.info.fakes import FakeClock, FakeSource
 
 TTL = 300.0
+REFRESH_INTERVAL = 10.0  # the default minimum between forced refreshes of one kind
 
 
 def account_data() -> dict[str, Any]:
@@ -73,11 +74,52 @@ async def test_read_after_ttl_fetches_again(
     assert source.calls == ["pipelines", "pipelines"]
 
 
-async def test_force_refresh_fetches_exactly_once(cache: InfoCache, source: FakeSource) -> None:
+async def test_force_refresh_fetches_exactly_once(
+    cache: InfoCache, source: FakeSource, clock: FakeClock
+) -> None:
     await cache.account()
+    clock.advance(REFRESH_INTERVAL)
     await cache.account(force_refresh=True)
     await cache.account()
     assert source.calls == ["account", "account"]
+
+
+async def test_forced_refreshes_reach_amocrm_at_most_once_per_interval(
+    cache: InfoCache, source: FakeSource, clock: FakeClock
+) -> None:
+    await cache.account()
+    for _ in range(5):  # right after a fetch: the copy is fresh enough
+        assert (await cache.entry("account", force_refresh=True)).cached
+    clock.advance(REFRESH_INTERVAL + 1)
+    assert not (await cache.entry("account", force_refresh=True)).cached
+    clock.advance(REFRESH_INTERVAL / 2)
+    assert (await cache.entry("account", force_refresh=True)).cached
+    clock.advance(REFRESH_INTERVAL / 2)
+    assert not (await cache.entry("account", force_refresh=True)).cached
+    assert source.calls == ["account"] * 3
+
+
+async def test_failed_forced_refreshes_count_against_the_interval_too(
+    cache: InfoCache, source: FakeSource, clock: FakeClock
+) -> None:
+    await cache.account()
+    clock.advance(REFRESH_INTERVAL + 1)
+    source.failure = AmoUnavailableError("down", status=503)
+    assert (await cache.entry("account", force_refresh=True)).stale
+    for _ in range(5):
+        assert (await cache.entry("account", force_refresh=True)).cached
+    assert source.calls == ["account", "account"]
+
+
+async def test_the_interval_is_per_kind(
+    cache: InfoCache, source: FakeSource, clock: FakeClock
+) -> None:
+    await cache.account()
+    await cache.pipelines()
+    clock.advance(REFRESH_INTERVAL)
+    await cache.account(force_refresh=True)
+    await cache.pipelines(force_refresh=True)
+    assert source.calls == ["account", "pipelines", "account", "pipelines"]
 
 
 async def test_concurrent_cold_reads_share_one_fetch(cache: InfoCache, source: FakeSource) -> None:
@@ -91,9 +133,10 @@ async def test_concurrent_cold_reads_share_one_fetch(cache: InfoCache, source: F
 
 
 async def test_concurrent_forced_refreshes_share_one_fetch(
-    cache: InfoCache, source: FakeSource
+    cache: InfoCache, source: FakeSource, clock: FakeClock
 ) -> None:
     await cache.contact_fields()
+    clock.advance(REFRESH_INTERVAL)
     source.gate = asyncio.Event()
     readers = [asyncio.create_task(cache.contact_fields(force_refresh=True)) for _ in range(10)]
     await asyncio.sleep(0)
@@ -137,9 +180,10 @@ async def test_stale_copy_is_served_when_amocrm_is_unavailable(
     ],
 )
 async def test_forced_refresh_falls_back_to_the_copy_on_transient_failures(
-    cache: InfoCache, source: FakeSource, failure: Exception
+    cache: InfoCache, source: FakeSource, clock: FakeClock, failure: Exception
 ) -> None:
     await cache.account()
+    clock.advance(REFRESH_INTERVAL)
     source.failure = failure  # type: ignore[assignment]
     entry = await cache.entry("account", force_refresh=True)
     assert entry.stale
@@ -147,9 +191,10 @@ async def test_forced_refresh_falls_back_to_the_copy_on_transient_failures(
 
 
 async def test_permanent_failures_are_not_hidden_behind_a_stale_copy(
-    cache: InfoCache, source: FakeSource
+    cache: InfoCache, source: FakeSource, clock: FakeClock
 ) -> None:
     await cache.account()
+    clock.advance(REFRESH_INTERVAL)
     source.failure = AmoPaymentError("Payment required", status=402)
     with pytest.raises(UpstreamError) as caught:
         await cache.account(force_refresh=True)
@@ -287,10 +332,13 @@ async def test_callers_cannot_corrupt_the_cached_copy(cache: InfoCache) -> None:
     assert (await cache.account())["name"] == "Acme"
 
 
-async def test_etag_follows_the_data(cache: InfoCache, source: FakeSource) -> None:
+async def test_etag_follows_the_data(
+    cache: InfoCache, source: FakeSource, clock: FakeClock
+) -> None:
     before = await cache.entry("contact_fields")
     assert before.etag == etag_of(account_data()["contact_fields"])
     source.data["contact_fields"] = [{"id": 900, "code": "PHONE"}]
+    clock.advance(REFRESH_INTERVAL)
     after = await cache.entry("contact_fields", force_refresh=True)
     assert after.etag != before.etag
     assert after.etag.startswith('"')

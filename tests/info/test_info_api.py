@@ -16,6 +16,7 @@ from amogate.settings import Settings
 from tests.info.fakes import FakeClock
 from tests.support.gateway import Harness, connected_gateway
 
+REFRESH_INTERVAL = 10.0  # INFO_REFRESH_MIN_INTERVAL's default
 TTL = 300.0
 FIELDS_PATH = "/api/v4/leads/custom_fields"
 PIPELINES_PATH = "/api/v4/leads/pipelines"
@@ -217,9 +218,12 @@ async def test_reads_after_the_ttl_fetch_again(
     assert len(await h.requests(PIPELINES_PATH)) == 2
 
 
-async def test_refresh_true_fetches_exactly_once(h: Harness, api_headers: dict[str, str]) -> None:
+async def test_refresh_true_fetches_exactly_once(
+    h: Harness, api_headers: dict[str, str], clock: FakeClock
+) -> None:
     await get(h, "/api/v1/info/pipelines", api_headers)
     before = len(await h.requests(PIPELINES_PATH))
+    clock.advance(REFRESH_INTERVAL)
     refreshed = await get(h, "/api/v1/info/pipelines", api_headers, refresh="true")
     assert refreshed.status_code == 200
     assert refreshed.headers["X-Cache"] == "MISS"
@@ -228,15 +232,34 @@ async def test_refresh_true_fetches_exactly_once(h: Harness, api_headers: dict[s
 
 
 async def test_refresh_shows_a_field_added_in_amocrm(
-    h: Harness, api_headers: dict[str, str]
+    h: Harness, api_headers: dict[str, str], clock: FakeClock
 ) -> None:
     first = await get(h, "/api/v1/info/lead-fields", api_headers)
     await h.sandbox_api("POST", FIELDS_PATH, json=[{"name": "Filial", "type": "text"}])
     cached = await get(h, "/api/v1/info/lead-fields", api_headers)
+    clock.advance(REFRESH_INTERVAL)
     refreshed = await get(h, "/api/v1/info/lead-fields", api_headers, refresh="true")
     names = [f["name"] for f in refreshed.json()["data"]["_embedded"]["custom_fields"]]
     assert cached.content == first.content
     assert "Filial" in names
+
+
+async def test_refresh_true_in_a_loop_reaches_amocrm_once_per_interval(
+    h: Harness, api_headers: dict[str, str], clock: FakeClock
+) -> None:
+    await get(h, "/api/v1/info/pipelines", api_headers)
+    before = len(await h.requests(PIPELINES_PATH))
+    answers = [
+        await get(h, "/api/v1/info/pipelines", api_headers, refresh="true") for _ in range(20)
+    ]
+    assert {a.headers["X-Cache"] for a in answers} == {"HIT"}
+    assert len(await h.requests(PIPELINES_PATH)) == before
+    clock.advance(REFRESH_INTERVAL)
+    answers = [
+        await get(h, "/api/v1/info/pipelines", api_headers, refresh="true") for _ in range(20)
+    ]
+    assert [a.headers["X-Cache"] for a in answers].count("MISS") == 1
+    assert len(await h.requests(PIPELINES_PATH)) == before + 1
 
 
 async def test_twenty_concurrent_cold_reads_make_one_upstream_call(
@@ -276,9 +299,10 @@ async def test_a_stale_copy_is_served_while_amocrm_fails(
 
 
 async def test_refresh_during_an_outage_serves_the_copy(
-    h: Harness, api_headers: dict[str, str]
+    h: Harness, api_headers: dict[str, str], clock: FakeClock
 ) -> None:
     await get(h, "/api/v1/info/account", api_headers)
+    clock.advance(REFRESH_INTERVAL)
     await h.fault("500", 60, path_prefix="/api/v4/account")
     response = await get(h, "/api/v1/info/account", api_headers, refresh="true")
     await h.clear_faults()
@@ -407,9 +431,12 @@ async def test_matching_if_none_match_gets_304_with_no_body(
     assert other.content == first.content
 
 
-async def test_etag_changes_when_the_data_changes(h: Harness, api_headers: dict[str, str]) -> None:
+async def test_etag_changes_when_the_data_changes(
+    h: Harness, api_headers: dict[str, str], clock: FakeClock
+) -> None:
     first = await get(h, "/api/v1/info/lead-fields", api_headers)
     await h.sandbox_api("POST", FIELDS_PATH, json=[{"name": "Manba", "type": "text"}])
+    clock.advance(REFRESH_INTERVAL)
     changed = await h.gateway.get(
         "/api/v1/info/lead-fields",
         headers={**api_headers, "If-None-Match": first.headers["ETag"]},

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from amogate.amocrm.sandbox.runner import SandboxServer, free_port
+from amogate.storage import migrate
 from tests.conftest import make_settings
 from tests.ops.support import instances
 

@@ -45,12 +45,29 @@ def test_compose_runs_the_gateway_on_9095_with_postgres_and_nginx_profiles() -> 
     compose: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     services = compose["services"]
     gateway = services["amogate"]
-    assert "9095:9095" in gateway["ports"]
+    # Published on the host's loopback only: the internet comes through nginx.
+    assert gateway["ports"] == ["127.0.0.1:9095:9095"]
     assert any(str(v).endswith(":/app/storage") for v in gateway["volumes"])
     assert "profiles" not in gateway
     assert services["postgres"]["profiles"] == ["postgres"]
     assert services["nginx"]["profiles"] == ["nginx"]
     assert "deploy/nginx/amogate.conf" in " ".join(services["nginx"]["volumes"])
+    assert {"80:80", "443:443"} <= set(services["nginx"]["ports"])
+
+
+def test_compose_believes_forwarded_headers_from_its_nginx_only() -> None:
+    compose: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    nginx_address = services["nginx"]["networks"]["amogate"]["ipv4_address"]
+    assert services["amogate"]["environment"]["FORWARDED_ALLOW_IPS"] == nginx_address
+
+
+def test_compose_holds_no_database_password() -> None:
+    text = (REPO / "docker-compose.yml").read_text()
+    compose: dict[str, Any] = yaml.safe_load(text)
+    password = compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert password == "${POSTGRES_PASSWORD}"  # from .env
+    assert not re.search(r"postgresql://\w+:\w+@", text.replace("<the same password>", ""))
 
 
 def test_the_systemd_unit_restarts_always_and_is_hardened() -> None:

@@ -70,7 +70,7 @@ async def test_metrics_show_requests_amocrm_calls_deliveries_and_the_token_after
             await client.list_pipelines()
         await h.clear_faults()
         row = await h.amo.account_state()
-        scrape = await h.gateway.get("/metrics")
+        scrape = await h.gateway.get("/metrics", headers=api_headers)
     assert account.status_code == 200
     assert row is not None
     assert row.access_expires_at is not None
@@ -148,31 +148,61 @@ async def test_metrics_show_requests_amocrm_calls_deliveries_and_the_token_after
     assert sample(text, "amogate_amocrm_connection_state", state="needs_reauthorization") == 0
 
 
-async def test_two_apps_in_one_process_keep_separate_metrics(settings: Settings) -> None:
+async def test_two_apps_in_one_process_keep_separate_metrics(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
     async with instances(settings, 2) as (first, second):
         await first.get("/health")
         await first.get("/health")
-        text = (await second.get("/metrics")).text
+        text = (await second.get("/metrics", headers=api_headers)).text
     assert (
         sample(text, "amogate_http_requests_total", route="/health", method="GET", status="200")
         is None
     )
 
 
-async def test_metrics_can_require_a_key_with_the_admin_scope(
-    settings_factory: Callable[..., Settings], api_headers: dict[str, str]
+async def test_metrics_need_a_key_with_the_admin_scope_by_default(
+    settings: Settings, api_headers: dict[str, str]
 ) -> None:
-    settings = settings_factory(metrics_api_key_required=True)
     await migrated(settings.database_url)
     reader, _ = await issue_key(settings.database_url, "reader", ["info:read"])
     async with instances(settings, 1) as (gateway,):
         anonymous = await gateway.get("/metrics")
         scoped = await gateway.get("/metrics", headers={"X-API-KEY": reader})
+        scoped_bearer = await gateway.get("/metrics", headers={"Authorization": f"Bearer {reader}"})
         admin = await gateway.get("/metrics", headers=api_headers)
+        bearer = await gateway.get(
+            "/metrics", headers={"Authorization": f"Bearer {api_headers['X-API-KEY']}"}
+        )
+        basic = await gateway.get(
+            "/metrics", headers={"Authorization": f"Basic {api_headers['X-API-KEY']}"}
+        )
     assert anonymous.status_code == 401
     assert (scoped.status_code, scoped.json()["error"]) == (403, "API key lacks scope admin")
+    assert scoped_bearer.status_code == 403
     assert admin.status_code == 200
+    assert bearer.status_code == 200
+    assert basic.status_code == 401
     assert "amogate_queue_depth" in admin.text
+
+
+async def test_metrics_public_needs_no_key(settings_factory: Callable[..., Settings]) -> None:
+    async with instances(settings_factory(metrics_public=True), 1) as (gateway,):
+        response = await gateway.get("/metrics")
+    assert response.status_code == 200
+    assert "amogate_queue_depth" in response.text
+
+
+async def test_scrapes_read_the_database_at_most_every_few_seconds(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings) as h:
+        await add_delivery(h.app.state.database, "queued", datetime.now(UTC))
+        scrapes = [await h.gateway.get("/metrics", headers=api_headers) for _ in range(20)]
+        collected = h.app.state.metrics
+    assert {s.status_code for s in scrapes} == {200}
+    assert collected.snapshot_reads == 1
+    assert all(sample(s.text, "amogate_queue_depth") == 1 for s in scrapes)
 
 
 async def test_ready_is_200_when_database_token_and_queue_are_fine(settings: Settings) -> None:

@@ -118,13 +118,17 @@ def running_gateway(
         log.close()
 
 
-def connect_through_browser_flow(gateway_url: str, sandbox_url: str) -> None:
-    """Connect a running gateway to a running sandbox the way a browser does: /oauth/authorize,
-    the consent (given through the sandbox's control API), then /oauth/callback."""
+def connect_through_browser_flow(
+    gateway_url: str, sandbox_url: str, *, api_key: str = "test-admin-key-0123456789"
+) -> None:
+    """Connect a running gateway to a running sandbox the way an admin's browser does:
+    /oauth/authorize (with the admin key; the client keeps the state cookie), the consent
+    (given through the sandbox's control API), then /oauth/callback."""
     from urllib.parse import parse_qs, urlsplit
 
     with httpx.Client(timeout=15) as client:
-        consent = client.get(f"{gateway_url}/oauth/authorize").headers["location"]
+        start = client.get(f"{gateway_url}/oauth/authorize", headers={"X-API-KEY": api_key})
+        consent = start.headers["location"]
         query = parse_qs(urlsplit(consent).query)
         code = client.post(
             f"{sandbox_url}/_sandbox/authorize",

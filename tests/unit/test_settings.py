@@ -60,6 +60,12 @@ def test_environment_wins_over_the_dotenv_file(
         ({"cors_allowed_origins": "site.uz"}, "must look like"),
         ({"database_url": "mysql://x"}, "DATABASE_URL"),
         ({"amo_base_url": "ftp://x"}, "AMO_BASE_URL"),
+        (
+            {"admin_password": "elevenchars"},
+            "ADMIN_PASSWORD is too short .11 chars.: use at least 12",
+        ),
+        ({"forwarded_allow_ips": "*"}, "FORWARDED_ALLOW_IPS may not be"),
+        ({"sqlite_synchronous": "off"}, "sqlite_synchronous"),
     ],
 )
 def test_bad_values_are_refused_with_a_clear_message(
@@ -78,3 +84,21 @@ def test_base_url_overrides_the_domain() -> None:
         amo_base_url="http://127.0.0.1:9096/",
     )
     assert settings.amo_api_base == "http://127.0.0.1:9096"
+
+
+def test_security_defaults_are_the_safe_ones() -> None:
+    settings = Settings(_env_file=None, api_key="a-long-enough-api-key")
+    assert settings.metrics_public is False
+    assert settings.sqlite_synchronous == "full"
+    assert settings.data_retention_days == 30
+    assert settings.forwarded_allow_ips == "127.0.0.1"
+    assert settings.info_refresh_min_interval == 10
+    assert settings.admin_enabled is False
+
+
+def test_an_empty_admin_password_turns_the_page_off_and_twelve_characters_are_enough() -> None:
+    off = Settings(_env_file=None, api_key="a-long-enough-api-key", admin_password="")
+    on = Settings(_env_file=None, api_key="a-long-enough-api-key", admin_password="x" * 12)
+    normal = Settings(_env_file=None, api_key="a-long-enough-api-key", sqlite_synchronous="NORMAL")
+    assert (off.admin_enabled, on.admin_enabled) == (False, True)
+    assert normal.sqlite_synchronous == "normal"

@@ -1,16 +1,18 @@
-"""Who gets in: the disabled page, sign-in, its rate limit, the session cookie's flags."""
+"""Who gets in: the disabled page, sign-in, its rate limits, the session cookie's flags, and
+how sessions end (lifetime, log-out, a new password)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import httpx
 import pytest
 
+from amogate.access.sessions import LOGIN_COOKIE, SESSION_COOKIE, SESSION_TTL
 from amogate.app import create_app
 from amogate.settings import Settings
 from amogate.web.routes import LOGIN_LIMIT, AdminSite
-from amogate.web.session import SESSION_COOKIE, SESSION_TTL
 from tests.conftest import open_app
 from tests.web.helpers import ADMIN_PASSWORD, csrf_of, sign_in
 
@@ -80,14 +82,21 @@ async def test_signing_in_returns_to_the_page_asked_for_but_never_to_another_sit
     assert response.headers["location"] == "/admin/keys"
 
 
-async def test_the_session_cookie_is_httponly_strict_and_scoped_to_admin(
+def _set_cookie(response: httpx.Response, name: str) -> set[str]:
+    """The flags of the Set-Cookie header for `name` (lower-cased)."""
+    for header in response.headers.get_list("set-cookie"):
+        if header.startswith(f"{name}="):
+            return {part.strip().lower() for part in header.split(";")[1:]}
+    raise AssertionError(f"no Set-Cookie for {name}")
+
+
+async def test_the_session_cookie_is_httponly_and_strict(
     admin_client: httpx.AsyncClient,
 ) -> None:
     response = await sign_in(admin_client)
-    cookie = response.headers["set-cookie"]
-    assert cookie.startswith(f"{SESSION_COOKIE}=")
-    flags = {part.strip().lower() for part in cookie.split(";")[1:]}
-    assert {"httponly", "samesite=strict", "path=/admin", f"max-age={SESSION_TTL}"} <= flags
+    flags = _set_cookie(response, SESSION_COOKIE)
+    # Path "/": /oauth/authorize (the Connect button) needs the session too.
+    assert {"httponly", "samesite=strict", "path=/", f"max-age={SESSION_TTL}"} <= flags
     assert "secure" not in flags  # plain http: a Secure cookie would never come back
 
 
@@ -100,8 +109,7 @@ async def test_the_session_cookie_is_secure_over_https(admin_settings: Settings)
         ) as client,
     ):
         response = await sign_in(client)
-        flags = {p.strip().lower() for p in response.headers["set-cookie"].split(";")[1:]}
-        assert "secure" in flags
+        assert "secure" in _set_cookie(response, SESSION_COOKIE)
         assert (await client.get("/admin")).status_code == 200
 
 
@@ -110,7 +118,7 @@ async def test_a_forged_session_cookie_is_not_accepted(admin_client: httpx.Async
     genuine = admin_client.cookies[SESSION_COOKIE]
     payload, signature = genuine.split(".")
     admin_client.cookies.clear()
-    admin_client.cookies.set(SESSION_COOKIE, f"{payload}.{signature[:-2]}AA", path="/admin")
+    admin_client.cookies.set(SESSION_COOKIE, f"{payload}.{signature[:-2]}AA", path="/")
     assert (await admin_client.get("/admin")).status_code == 303
 
 
@@ -131,8 +139,19 @@ async def test_changing_the_admin_password_signs_everyone_out(
         await sign_in(first)
         cookie = first.cookies[SESSION_COOKIE]
     async for second in open_app(create_app(settings_factory(admin_password="another password!"))):
-        second.cookies.set(SESSION_COOKIE, cookie, path="/admin")
+        second.cookies.set(SESSION_COOKIE, cookie, path="/")
         assert (await second.get("/admin")).status_code == 303
+
+
+async def test_restarting_with_the_same_password_keeps_sessions(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    async for first in open_app(create_app(settings_factory(admin_password=ADMIN_PASSWORD))):
+        await sign_in(first)
+        cookie = first.cookies[SESSION_COOKIE]
+    async for second in open_app(create_app(settings_factory(admin_password=ADMIN_PASSWORD))):
+        second.cookies.set(SESSION_COOKIE, cookie, path="/")
+        assert (await second.get("/admin")).status_code == 200
 
 
 async def test_logging_out_ends_the_session(signed_in: httpx.AsyncClient) -> None:
@@ -142,6 +161,48 @@ async def test_logging_out_ends_the_session(signed_in: httpx.AsyncClient) -> Non
     assert (await signed_in.get("/admin")).status_code == 303
 
 
+async def test_logging_out_ends_every_session_even_a_copied_cookie(
+    signed_in: httpx.AsyncClient,
+) -> None:
+    copied = signed_in.cookies[SESSION_COOKIE]
+    token = csrf_of((await signed_in.get("/admin")).text)
+    await signed_in.post("/admin/logout", data={"csrf": token})
+    signed_in.cookies.clear()
+    signed_in.cookies.set(SESSION_COOKIE, copied, path="/")
+    assert (await signed_in.get("/admin")).status_code == 303
+
+
+async def test_the_sign_in_pages_cookie_is_no_session(admin_client: httpx.AsyncClient) -> None:
+    page = await admin_client.get("/admin/login")
+    assert SESSION_COOKIE not in admin_client.cookies
+    flags = _set_cookie(page, LOGIN_COOKIE)
+    assert {"httponly", "samesite=strict", "path=/admin"} <= flags
+    admin_client.cookies.set(SESSION_COOKIE, admin_client.cookies[LOGIN_COOKIE], path="/")
+    assert (await admin_client.get("/admin")).status_code == 303
+
+
+async def test_a_sign_in_form_from_another_browser_is_refused(
+    admin_client: httpx.AsyncClient,
+) -> None:
+    page = await admin_client.get("/admin/login")
+    token = csrf_of(page.text)
+    admin_client.cookies.clear()  # the form's token without the cookie it belongs to
+    response = await admin_client.post(
+        "/admin/login", data={"csrf": token, "password": ADMIN_PASSWORD, "next": "/admin"}
+    )
+    assert response.status_code == 403
+    assert SESSION_COOKIE not in admin_client.cookies
+
+
+@pytest.fixture
+def one_minute(admin_site: AdminSite) -> None:
+    """Every attempt of the test in one counting window (a slow machine may otherwise cross
+    into the next minute halfway)."""
+    now = time.time()
+    admin_site.clock = lambda: now
+
+
+@pytest.mark.usefixtures("one_minute")
 async def test_sign_in_attempts_are_limited_per_address_even_with_the_right_password(
     admin_client: httpx.AsyncClient,
 ) -> None:
@@ -154,10 +215,26 @@ async def test_sign_in_attempts_are_limited_per_address_even_with_the_right_pass
     assert (await admin_client.get("/admin")).status_code == 303
 
 
+@pytest.mark.usefixtures("one_minute")
+async def test_a_successful_sign_in_does_not_count_against_the_limit(
+    admin_client: httpx.AsyncClient,
+) -> None:
+    for _ in range(LOGIN_LIMIT - 1):
+        assert (await sign_in(admin_client, "guess")).status_code == 401
+    for _ in range(LOGIN_LIMIT + 2):
+        assert (await sign_in(admin_client)).status_code == 303
+        admin_client.cookies.clear()
+    assert (await sign_in(admin_client, "guess")).status_code == 401
+    assert (await sign_in(admin_client, "guess")).status_code == 429
+
+
 async def test_the_sign_in_limit_is_shared_by_instances_using_one_database(
     admin_settings: Settings,
 ) -> None:
     first, second = create_app(admin_settings), create_app(admin_settings)
+    now = time.time()
+    for app in (first, second):
+        app.state.admin.clock = lambda: now  # one counting window for the whole test
     async for a in open_app(first):
         async for b in open_app(second):
             for client in (a, b, a, b, a):

@@ -1,4 +1,4 @@
-"""amoCRM OAuth2: the consent URL, the token endpoint and the callback's ``referer`` check."""
+"""amoCRM OAuth2: the consent URL, the token endpoint and which account hosts we trust."""
 
 from __future__ import annotations
 
@@ -153,17 +153,26 @@ _HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _HOST_PORT = re.compile(rf"({_LABEL}(?:\.{_LABEL})*)(?::([0-9]{{1,5}}))?")
 
 
-def is_trusted_referer(referer: str, base_url: str | None) -> bool:
-    """Whether the callback's ``referer`` (an account host) may receive our client secret."""
-    candidate = referer.lower()
-    if _HOST.fullmatch(candidate) and candidate.endswith(TRUSTED_SUFFIXES):
-        return True
-    if not base_url or not _HOST_PORT.fullmatch(candidate):
+def account_host_allowed(candidate: str, *, known_domain: str | None, base_url: str | None) -> bool:
+    """Whether ``candidate`` (an account host: the callback's ``referer``, a tokens.json's
+    ``base_domain``) may receive our client secret and codes. The one rule for both:
+
+    - the ``base_url`` host (AMO_BASE_URL: the sandbox, a proxy), port included, where set;
+    - when the account's domain is known (AMO_DOMAIN, or the account connected before), that
+      host: a code from any other account is refused, even on amoCRM's own domains;
+    - otherwise (and only without ``base_url``) any host on amoCRM's or Kommo's domains.
+    """
+    host = candidate.strip().lower()
+    if base_url and _HOST_PORT.fullmatch(host):
+        parts = urlsplit(base_url)
+        if parts.hostname:
+            expected = parts.hostname.lower()
+            if parts.port is not None:
+                expected = f"{expected}:{parts.port}"
+            if host == expected:
+                return True
+    if not _HOST.fullmatch(host):
         return False
-    parts = urlsplit(base_url)
-    if not parts.hostname:
-        return False
-    expected = parts.hostname.lower()
-    if parts.port is not None:
-        expected = f"{expected}:{parts.port}"
-    return candidate == expected
+    if known_domain:
+        return host == _host_of(known_domain)
+    return not base_url and host.endswith(TRUSTED_SUFFIXES)

@@ -86,6 +86,11 @@ class Principal:
     def is_admin_key(self) -> bool:
         return self.key_id == ADMIN_KEY_ID
 
+    @property
+    def is_admin(self) -> bool:
+        """The admin key, or an issued key with the `admin` scope."""
+        return "admin" in self.scopes
+
 
 class ApiKeyAuthenticator:
     """Checks presented keys. `clock` (unix seconds) is replaceable for tests of the windows."""

@@ -62,6 +62,10 @@ async def config(
         "log_errors": s.log_errors,
         "max_body_bytes": s.max_body_bytes,
         "token_storage_path": str(s.token_storage_path),
-        "admin_page_enabled": bool(s.admin_password and s.admin_password.get_secret_value()),
+        "admin_page_enabled": s.admin_enabled,
+        "metrics_public": s.metrics_public,
+        "sqlite_synchronous": s.sqlite_synchronous if s.is_sqlite else None,
+        "data_retention_days": s.data_retention_days,
+        "forwarded_allow_ips": s.forwarded_allow_ips,
     }
     return envelope.success("Configuration retrieved successfully", data)

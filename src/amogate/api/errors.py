@@ -78,9 +78,17 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # The traceback goes to the log (redacted); the caller gets no exception text.
-    log.error("request.unexpected_error", exc_type=type(exc).__name__, exc_info=exc)
-    return envelope.error(500, "An unexpected error occurred")
+    # The traceback goes to the log (redacted); the caller gets no exception text, but the
+    # request id to quote. This runs outside the middleware that binds and echoes the id.
+    request_id = request.scope.get("state", {}).get("request_id")
+    log.error(
+        "request.unexpected_error",
+        exc_type=type(exc).__name__,
+        request_id=request_id,
+        exc_info=exc,
+    )
+    headers = {"X-Request-ID": request_id} if isinstance(request_id, str) else None
+    return envelope.error(500, "An unexpected error occurred", headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

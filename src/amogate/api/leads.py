@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -27,13 +28,44 @@ _BODY_DOC: dict[str, Any] = {
 }
 
 
+# Deeper JSON than this is refused: no form needs it, and deep nesting is how a body makes a
+# parser (or later code that walks the value) exhaust the stack.
+MAX_JSON_DEPTH = 32
+_TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+
+
 async def read_json(request: Request) -> Any:
     """Decode the body ourselves so a malformed body gets the original's 400 answer."""
     raw = await request.body()
+    # Only a body with more brackets than the limit can be too deep: most bodies skip the walk.
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _too_deep(raw):
+        raise InvalidJSON(details={"json_error": _TOO_DEEP})
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidJSON(details={"json_error": _json_error_text(exc)}) from None
+    except RecursionError:  # belt and braces: the scan above should have caught it
+        raise InvalidJSON(details={"json_error": _TOO_DEEP}) from None
+
+
+def _too_deep(raw: bytes) -> bool:
+    """Whether brackets outside strings nest deeper than `MAX_JSON_DEPTH` (no parsing, no
+    recursion: strings are skipped whole by the regex engine, brackets counted)."""
+    depth = 0
+    for token in _STRING_OR_BRACKET.finditer(raw):
+        char = token.group()[0]
+        if char in _OPENERS:
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif char in _CLOSERS:
+            depth -= 1
+    return False
+
+
+_STRING_OR_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_OPENERS = frozenset(b"[{")
+_CLOSERS = frozenset(b"]}")
 
 
 def _json_error_text(exc: Exception) -> str:
@@ -71,8 +103,10 @@ async def get_delivery(
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> JSONResponse:
     principal.require("deliveries:read")
+    # A key sees only the leads it sent; an admin key (or scope) sees every lead.
+    owner = None if principal.is_admin else principal.key_id
     async with database_of(request).read() as conn:
-        delivery = await deliveries.get(conn, delivery_id)
+        delivery = await deliveries.get(conn, delivery_id, api_key_id=owner)
         attempts = [] if delivery is None else await deliveries.attempts_of(conn, delivery_id)
     if delivery is None:
         raise NotFound(f"Delivery not found: {delivery_id}")
@@ -95,6 +129,7 @@ def delivery_view(
         "next_attempt_at": _iso(delivery.next_attempt_at) if waiting else None,
         "give_up_at": _iso(delivery.give_up_at),
         "delivered_at": _iso(delivery.delivered_at),
+        "personal_data_erased_at": _iso(delivery.erased_at),
         "attempts_count": delivery.attempts,
         "last_error": delivery.last_error,
         "error_details": delivery.error_details,

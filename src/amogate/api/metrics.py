@@ -1,24 +1,58 @@
-"""GET /metrics: Prometheus text format. Open by default (keep it off the internet, e.g. with
-nginx); METRICS_API_KEY_REQUIRED=true asks for a key with the `admin` scope."""
+"""GET /metrics: Prometheus text format, for an admin key only unless METRICS_PUBLIC=true.
+
+The key comes as `X-API-KEY` or as `Authorization: Bearer <key>` (what Prometheus's
+`authorization` / `bearer_token_file` settings send). Queue depth, delivery counts and the
+token's state are read from the database at most once per `SNAPSHOT_TTL` seconds per process,
+so scrapes (or anyone hammering the endpoint) cost a few queries every few seconds at most.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from amogate.api.auth import current_principal
-from amogate.api.deps import settings_of
+from amogate.api.auth import authenticator
+from amogate.api.deps import database_of, settings_of
+from amogate.errors import AuthenticationFailed
 from amogate.metrics import CONTENT_TYPE, GatewayMetrics
 
 router = APIRouter(tags=["operations"])
 
+SNAPSHOT_TTL = 5.0
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+
+def presented_key(request: Request) -> str | None:
+    """The key in X-API-KEY, else in `Authorization: Bearer <key>`."""
+    key = request.headers.get("x-api-key")
+    if key:
+        return key
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (admin key, unless METRICS_PUBLIC=true)",
+    response_class=Response,
+    responses={401: {"description": "No admin key (X-API-KEY or Authorization: Bearer)"}},
+)
 async def metrics(request: Request) -> Response:
-    if settings_of(request).metrics_api_key_required:
-        principal = await current_principal(request)
+    settings = settings_of(request)
+    if not settings.metrics_public:
+        key = presented_key(request)
+        if key is None:
+            raise AuthenticationFailed()
+        principal = await authenticator(request).resolve(
+            database_of(request),
+            key,
+            origin=request.headers.get("origin"),
+            global_origins=settings.cors_allowed_origins,
+            scope="admin",
+        )
         principal.require("admin")
     collected = request.app.state.metrics
     assert isinstance(collected, GatewayMetrics)
-    await collected.refresh(getattr(request.app.state, "database", None))
+    await collected.refresh(getattr(request.app.state, "database", None), max_age=SNAPSHOT_TTL)
     return Response(collected.render(), media_type=CONTENT_TYPE)

@@ -1,37 +1,118 @@
-"""The OAuth2 flow in the browser: /oauth/authorize → amoCRM consent → /oauth/callback."""
+"""The OAuth2 flow in the browser: /oauth/authorize → amoCRM consent → /oauth/callback.
+
+Connecting amoCRM is an admin action (whoever connects the gateway receives every lead):
+/oauth/authorize needs the admin session (the admin page's Connect button) or an admin-scope
+X-API-KEY, and hands the browser an HttpOnly `SameSite=Lax` cookie bound to the new `state`
+(Lax: amoCRM's redirect back is a cross-site top-level navigation, which must carry it). The
+callback refuses a browser state that comes without that cookie; see `connection.connect` for
+the rest of its checks.
+"""
 
 from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from amogate.access.admin import AdminAccess
+from amogate.access.sessions import SESSION_COOKIE
 from amogate.api import envelope
+from amogate.api.auth import current_principal
 from amogate.api.deps import amo_of, pages_of, settings_of
 from amogate.connection import advice, connect
+from amogate.errors import AuthenticationFailed
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
+
+STATE_COOKIE = "amogate_oauth"
+CONNECT_PATH = "/oauth/authorize"
+REPLACE_PATH = "/admin/replace-account"
+
+
+def set_state_cookie(response: Response, value: str, *, secure: bool) -> None:
+    """The cookie a browser state is bound to (lives as long as the state)."""
+    response.set_cookie(
+        STATE_COOKIE,
+        value,
+        max_age=int(connect.STATE_TTL.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+    )
 
 
 def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-def _page(request: Request, title: str, text: str, *, status: int, ok: bool) -> HTMLResponse:
+def _is_browser(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _page(
+    request: Request,
+    title: str,
+    text: str,
+    *,
+    status: int,
+    ok: bool,
+    action: tuple[str, str] | None = None,
+) -> HTMLResponse:
     """The callback's answer to a person: styled like the admin page, in the admin's language
     (English texts are translated when the catalogue knows them)."""
-    password = settings_of(request).admin_password
-    admin = bool(password and password.get_secret_value())
-    return pages_of(request).message(request, title, text, status=status, ok=ok, admin=admin)
+    admin = settings_of(request).admin_enabled
+    return pages_of(request).message(
+        request, title, text, status=status, ok=ok, admin=admin, action=action
+    )
 
 
-@router.get("/authorize", summary="Start connecting amoCRM (redirects to its consent page)")
+def admin_access_of(request: Request) -> AdminAccess:
+    access = request.app.state.admin_access
+    assert isinstance(access, AdminAccess)
+    return access
+
+
+async def _signed_in_admin(request: Request) -> bool:
+    access = admin_access_of(request)
+    if not access.enabled:
+        return False
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return cookie is not None and await access.session_of(cookie, now=time.time()) is not None
+
+
+@router.get(
+    "/authorize",
+    summary="Start connecting amoCRM (admin only; redirects to its consent page)",
+    responses={
+        302: {"description": "To amoCRM's consent page, with the state cookie"},
+        303: {"description": "A browser without an admin session: to /admin/login"},
+        400: {"description": "The integration's credentials (named) are not configured"},
+        401: {"description": "Neither an admin session nor an admin X-API-KEY"},
+    },
+)
 async def authorize(request: Request) -> Response:
-    amo = amo_of(request)
+    if request.headers.get("x-api-key") is not None:
+        principal = await current_principal(request)  # 401 for a wrong key
+        principal.require("admin")  # 403 for a key without the admin scope
+    elif not await _signed_in_admin(request):
+        if _is_browser(request):
+            target = "/admin/login?" + urlencode({"next": CONNECT_PATH})
+            return RedirectResponse(target, status_code=303)
+        raise AuthenticationFailed()
+    amo = getattr(request.app.state, "amo", None)
+    if amo is None:
+        return envelope.error(400, "amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)")
     try:
-        url = await connect.new_consent_url(amo)
+        consent = await connect.start_consent(amo, browser=True)
     except connect.ConnectError as exc:
         return envelope.error(exc.status, exc.message)
-    return RedirectResponse(url, status_code=302)
+    response = RedirectResponse(consent.url, status_code=302)
+    assert consent.browser_cookie is not None
+    set_state_cookie(response, consent.browser_cookie, secure=request.url.scheme == "https")
+    return response
 
 
 @router.get("/callback", summary="amoCRM redirects here after consent")
@@ -43,18 +124,30 @@ async def callback(
     error: str | None = None,
 ) -> Response:
     amo = amo_of(request)
+    admin = settings_of(request).admin_enabled
     try:
-        await connect.consume_state(amo, state)
+        grant = await connect.consume_state(amo, state, request.cookies.get(STATE_COOKIE))
         if error:
             raise connect.ConnectError(
                 advice.ACCESS_DENIED if error == "access_denied" else advice.AMOCRM_REFUSED
             )
-        host = connect.account_host(amo, referer)
-        connected = await connect.exchange(amo, code or "", host)
+        replace = grant.replace_account
+        host = await connect.account_host(amo, referer, replace_account=replace)
+        connected = await connect.exchange(amo, code or "", host, replace_account=replace)
     except connect.ConnectError as exc:
         if _wants_json(request):
-            return envelope.error(exc.status, exc.message)
-        return _page(request, "amoCRM was not connected", exc.message, status=exc.status, ok=False)
+            return envelope.error(exc.status, exc.message, exc.details)
+        action = None
+        if exc.status == 409 and admin:
+            action = (REPLACE_PATH, "callback.replace")
+        return _page(
+            request,
+            "amoCRM was not connected",
+            exc.message,
+            status=exc.status,
+            ok=False,
+            action=action,
+        )
     info = getattr(request.app.state, "info", None)
     if info is not None:
         info.invalidate()  # a (re)connected account may be another one: forget its lists
@@ -63,17 +156,21 @@ async def callback(
         "account_name": connected.account_name,
         "account_id": connected.account_id,
     }
+    response: Response
     if _wants_json(request):
-        return envelope.success("amoCRM connected", data)
-    name = connected.account_name or connected.base_domain
-    return _page(
-        request,
-        "amoCRM connected",
-        f"amogate is now connected to {name}. Leads will be delivered there; you can close "
-        "this page.",
-        status=200,
-        ok=True,
-    )
+        response = envelope.success("amoCRM connected", data)
+    else:
+        name = connected.account_name or connected.base_domain
+        response = _page(
+            request,
+            "amoCRM connected",
+            f"amogate is now connected to {name}. Leads will be delivered there; you can close "
+            "this page.",
+            status=200,
+            ok=True,
+        )
+    response.delete_cookie(STATE_COOKIE, path="/", httponly=True, samesite="lax")
+    return response
 
 
 @router.get("/status", summary="Is amoCRM connected? (never shows a token)")

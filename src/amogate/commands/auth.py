@@ -2,10 +2,12 @@
 browser.
 
 `url` prints the consent page with a stored single-use state (finish in any browser: the
-callback lands on the gateway). `exchange CODE` trades the code shown in the integration's
-settings for a token pair. `status` prints one fact per line and never a token. `refresh`
-forces one refresh under the same cross-process lock the gateway uses. `export PATH` writes the
-current pair in the original gateway's tokens.json format, for going back to it.
+callback lands on the gateway; such states need no browser cookie, since making one needs shell
+access). `exchange CODE` trades the code shown in the integration's settings for a token pair.
+A code for a different amoCRM account than the connected one is refused unless `--replace`.
+`status` prints one fact per line and never a token. `refresh` forces one refresh under the
+same cross-process lock the gateway uses. `export PATH` writes the current pair in the original
+gateway's tokens.json format, for going back to it.
 """
 
 from __future__ import annotations
@@ -91,13 +93,21 @@ def _default_host(settings: Settings) -> str:
 
 
 @app.command("url")
-def url() -> None:
+def url(
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Allow the consent to connect a different amoCRM account than the connected one.",
+        ),
+    ] = False,
+) -> None:
     """Print the consent URL (with a fresh single-use state) to open in a browser."""
     from amogate.connection import connect
 
     async def action(amo: AmoConnection) -> str:
         try:
-            return await connect.new_consent_url(amo)
+            return await connect.new_consent_url(amo, replace_account=replace)
         except connect.ConnectError as exc:
             raise _Failed(exc.message, 2) from None
 
@@ -116,6 +126,14 @@ def exchange(
             help="Account host the code belongs to (default: AMO_DOMAIN / AMO_BASE_URL).",
         ),
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Connect even if the code belongs to a different amoCRM account than the "
+            "connected one (every new lead goes there from then on).",
+        ),
+    ] = False,
 ) -> None:
     """Exchange an authorization code (from the integration's settings) for tokens."""
     from amogate.connection import connect
@@ -125,8 +143,10 @@ def exchange(
     async def action(amo: AmoConnection) -> connect.Connected:
         try:
             # The same referer check as the browser callback: the secret only goes to amoCRM.
-            host = connect.account_host(amo, referer or _default_host(settings))
-            return await connect.exchange(amo, code.strip(), host)
+            host = await connect.account_host(
+                amo, referer or _default_host(settings), replace_account=replace
+            )
+            return await connect.exchange(amo, code.strip(), host, replace_account=replace)
         except connect.ConnectError as exc:
             raise _Failed(exc.message) from None
 

@@ -104,7 +104,7 @@ def run_demo(port: int = 9095, sandbox_port: int = 9096) -> None:
                     answer.raise_for_status()
                     code = answer.json()["code"]
                 await connect.consume_state(amo, state)
-                host = httpx.URL(sandbox.url).netloc.decode()
+                host = await connect.account_host(amo, httpx.URL(sandbox.url).netloc.decode())
                 connected = await connect.exchange(amo, code, host)
                 return connected.account_name or connected.base_domain
             finally:

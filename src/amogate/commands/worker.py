@@ -21,6 +21,7 @@ def run_worker() -> None:
         log_format=settings.log_format,
         level=settings.log_level,
         error_log_path=settings.error_log_path if settings.log_errors else None,
+        error_log_max_bytes=settings.error_log_max_bytes,
     )
     if not settings.amo_configured:
         fail("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)")
@@ -36,10 +37,10 @@ async def _serve(settings: object) -> bool:
     from amogate.storage import migrate
     from amogate.storage.db import Database
     from amogate.worker.signals import DeliverySignals
-    from amogate.worker.worker import DeliveryWorker, deliverer_from
+    from amogate.worker.worker import DeliveryWorker, deliverer_from, purge_from
 
     assert isinstance(settings, Settings)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, synchronous=settings.sqlite_synchronous)
     try:
         if db.is_sqlite:
             await migrate.upgrade(db)
@@ -50,7 +51,11 @@ async def _serve(settings: object) -> bool:
         cache = info_cache_for(amo)
         assert cache is not None
         signals = DeliverySignals()
-        worker = DeliveryWorker(deliverer_from(settings, db, amo, cache, signals), signals)
+        worker = DeliveryWorker(
+            deliverer_from(settings, db, amo, cache, signals),
+            signals,
+            purge=purge_from(settings, db),
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -187,11 +187,21 @@ class TokenManager:
     def forget_cache(self) -> None:
         self._cached = None
 
-    async def store_pair(self, pair: oauth.TokenPair, *, reason: str) -> accounts.AccountRow:
-        """Save a pair obtained by a code exchange (or an import)."""
+    async def store_pair(
+        self,
+        pair: oauth.TokenPair,
+        *,
+        reason: str,
+        account_id: int | None = None,
+        guard: Callable[[accounts.AccountRow], None] | None = None,
+    ) -> accounts.AccountRow:
+        """Save a pair obtained by a code exchange (with the amoCRM account id it belongs to).
+        `guard` sees the locked current row first and may raise to store nothing."""
         now = self.clock()
         async with self.database.transaction() as conn:
-            await accounts.lock(conn, self.account_key, now)
+            current = await accounts.lock(conn, self.account_key, now)
+            if guard is not None:
+                guard(current)
             await accounts.save_tokens(
                 conn,
                 self.account_key,
@@ -202,6 +212,8 @@ class TokenManager:
                 now=now,
                 base_domain=pair.base_domain,
             )
+            if account_id is not None:
+                await accounts.set_account_id(conn, self.account_key, account_id)
             row = await accounts.get(conn, self.account_key)
         assert row is not None
         self._cached = row
@@ -236,6 +248,22 @@ class TokenManager:
         so. Returns True when a pair was imported."""
         token_file = await asyncio.to_thread(read_token_file, path)
         if token_file is None:
+            return False
+        base_domain = token_file.base_domain
+        if base_domain is not None and not oauth.account_host_allowed(
+            base_domain,
+            known_domain=self.oauth_client.amo_domain or None,
+            base_url=self.oauth_client.base_url,
+        ):
+            # The same rule as the OAuth callback's referer: a file naming another account
+            # would send our client secret (on the first refresh) and every lead there.
+            log.error(
+                "oauth.tokens_file.refused",
+                path=str(path),
+                base_domain=base_domain[:120],
+                reason="base_domain is not the account this gateway is set up for "
+                "(AMO_DOMAIN, or an amoCRM/Kommo host)",
+            )
             return False
         now = self.clock()
         async with self.database.transaction() as conn:

@@ -8,7 +8,10 @@ How it behaves:
 - Each kind (`account`, `pipelines`, `lead_fields`, `contact_fields`) is fetched at most once per
   `ttl` seconds. Concurrent misses share ONE upstream fetch (one task per kind, awaited through
   `asyncio.shield`, so a caller that gives up does not cancel the fetch for the others);
-  `force_refresh=True` starts a fetch unless one is already running, and joins it.
+  `force_refresh=True` starts a fetch unless one is already running, and joins it — but at
+  most once per `refresh_min_interval` seconds (10 by default) per kind: a copy younger than
+  that is served as it is, so a caller with a read key cannot spend the account's 7 requests/s
+  (which deliveries need) by asking for `?refresh=true` in a loop.
 - When amoCRM fails with a transient error (5xx, timeout, connection, 429) or a 403 block and a
   copy exists (however old), the copy is returned marked `stale`. Without a copy, or for other
   errors, the amoCRM error is turned into the gateway's public error (`gateway_error`): callers
@@ -28,6 +31,7 @@ import asyncio
 import copy
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -59,6 +63,9 @@ Kind = Literal["account", "pipelines", "lead_fields", "contact_fields"]
 KINDS: tuple[Kind, ...] = ("account", "pipelines", "lead_fields", "contact_fields")
 
 Clock = Callable[[], float]
+
+# `?refresh=true` is honoured at most this often per kind (seconds).
+DEFAULT_REFRESH_MIN_INTERVAL = 10.0
 
 # Retry-After for a 429 when amoCRM did not say how long to wait.
 DEFAULT_RATE_LIMIT_RETRY_AFTER = 2.0
@@ -113,13 +120,16 @@ class InfoCache:
         ttl: float = 300.0,
         clock: Clock = time.time,
         account_key: str = "default",
+        refresh_min_interval: float = DEFAULT_REFRESH_MIN_INTERVAL,
     ) -> None:
         self.source = source
         self.ttl = ttl
+        self.refresh_min_interval = refresh_min_interval
         self.clock = clock
         self.account_key = account_key
         self._entries: dict[str, CacheEntry] = {}
         self._inflight: dict[str, asyncio.Task[CacheEntry]] = {}
+        self._forced_at: dict[str, float] = {}  # when a forced refresh last called amoCRM
         self.fetches: dict[str, int] = dict.fromkeys(KINDS, 0)  # upstream fetches started
 
     def __repr__(self) -> str:
@@ -164,7 +174,11 @@ class InfoCache:
             raise ValueError(f"unknown info kind: {kind!r}")
         now = self.clock()
         stored = self._entries.get(kind)
-        if stored is not None and not force_refresh and now - stored.fetched_at < self.ttl:
+        if (
+            stored is not None
+            and now - stored.fetched_at < self.ttl
+            and (not force_refresh or not self._may_force(kind, stored, now))
+        ):
             return self._view(stored, now, cached=True)
         task = self._inflight.get(kind)
         if task is None:
@@ -221,6 +235,14 @@ class InfoCache:
             self._entries.pop(kind, None)
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _may_force(self, kind: Kind, stored: CacheEntry, now: float) -> bool:
+        """Whether a forced refresh of `kind` may call amoCRM now (and, if so, counts it)."""
+        last = max(stored.fetched_at, self._forced_at.get(kind, -math.inf))
+        if now - last < self.refresh_min_interval:
+            return False
+        self._forced_at[kind] = now
+        return True
 
     async def _fetch(self, kind: Kind) -> CacheEntry:
         self.fetches[kind] += 1

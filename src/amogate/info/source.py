@@ -101,4 +101,8 @@ def info_cache_for(amo: AmoConnection | None) -> InfoCache | None:
     """The app's cache for its amoCRM connection (None when amoCRM is not configured)."""
     if amo is None:
         return None
-    return InfoCache(AmoInfoSource(amo), ttl=amo.settings.info_cache_ttl)
+    return InfoCache(
+        AmoInfoSource(amo),
+        ttl=amo.settings.info_cache_ttl,
+        refresh_min_interval=amo.settings.info_refresh_min_interval,
+    )

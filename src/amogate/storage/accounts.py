@@ -147,12 +147,45 @@ async def set_account_id(conn: AsyncConnection, key: str, amo_account_id: int) -
 # --- OAuth state ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class OAuthState:
+    state: str
+    expires_at: datetime
+    browser_digest: str | None  # None: made by `amogate auth url`, needs no browser cookie
+    replace_account: bool
+
+
 async def add_oauth_state(
-    conn: AsyncConnection, state: str, now: datetime, expires_at: datetime
+    conn: AsyncConnection,
+    state: str,
+    now: datetime,
+    expires_at: datetime,
+    *,
+    browser_digest: str | None = None,
+    replace_account: bool = False,
 ) -> None:
     await conn.execute(delete(oauth_states).where(oauth_states.c.expires_at < now))
     await conn.execute(
-        insert(oauth_states).values(state=state, created_at=now, expires_at=expires_at)
+        insert(oauth_states).values(
+            state=state,
+            created_at=now,
+            expires_at=expires_at,
+            browser_digest=browser_digest,
+            replace_account=replace_account,
+        )
+    )
+
+
+async def get_oauth_state(conn: AsyncConnection, state: str) -> OAuthState | None:
+    """The stored state (expired or not), without consuming it."""
+    row = (await conn.execute(select(oauth_states).where(oauth_states.c.state == state))).first()
+    if row is None:
+        return None
+    return OAuthState(
+        state=row.state,
+        expires_at=row.expires_at,
+        browser_digest=row.browser_digest,
+        replace_account=bool(row.replace_account),
     )
 
 
@@ -167,3 +200,8 @@ async def consume_oauth_state(conn: AsyncConnection, state: str, now: datetime) 
     # at the same moment both see it above, but only one deletes it.
     deleted = await conn.execute(delete(oauth_states).where(oauth_states.c.state == state))
     return deleted.rowcount == 1 and bool(row.expires_at > now)
+
+
+async def purge_expired_states(conn: AsyncConnection, now: datetime) -> int:
+    result = await conn.execute(delete(oauth_states).where(oauth_states.c.expires_at < now))
+    return int(result.rowcount)

@@ -1,8 +1,13 @@
 """Engine and transactions for SQLite and PostgreSQL.
 
-SQLite: WAL journal, `synchronous=NORMAL`, a busy timeout, foreign keys on, and every write
-transaction opened with `BEGIN IMMEDIATE` so two processes never both believe they hold a
-row (SQLite's equivalent of `SELECT ... FOR UPDATE`). PostgreSQL: asyncpg, row locks.
+SQLite: WAL journal, `synchronous=FULL` (a commit is on disk before it returns, so an
+accepted lead survives a power loss; the group commit keeps that cheap; `normal` on request), a
+busy timeout, foreign keys on, and every write transaction opened with `BEGIN IMMEDIATE` so two
+processes never both believe they hold a row (SQLite's equivalent of `SELECT ... FOR UPDATE`).
+PostgreSQL: asyncpg, row locks.
+
+Engines are created with `hide_parameters=True`: a failing statement's error (which may reach a
+log line) never carries the values it was given — a lead's names, phones and emails, a token.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_SYNCHRONOUS = ("full", "normal")
 
 T = TypeVar("T")
 
@@ -49,10 +55,12 @@ def sqlite_path(url: str) -> Path | None:
 class Database:
     """Owns the engine. `transaction()` is the one way code under `storage/` writes."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, synchronous: str = "full") -> None:
+        if synchronous not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {SQLITE_SYNCHRONOUS}")
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo}
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             path = sqlite_path(self.url)
             if path is not None:
@@ -64,7 +72,7 @@ class Database:
         self._write_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._group: _GroupCommit | None = None
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, synchronous)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -110,6 +118,18 @@ class Database:
         by the writer, and BEGIN IMMEDIATE only waits for other writers)."""
         async with self.engine.connect() as conn:
             yield await conn.execution_options(amogate_readonly=True)
+
+    async def drop_old_page_copies(self) -> None:
+        """After erasing personal data: SQLite's write-ahead log still holds copies of the
+        pages as they were; copy the log into the database and empty it. (PostgreSQL keeps old
+        row versions until VACUUM, which autovacuum runs; nothing to do here.)"""
+        if not self.is_sqlite:
+            return
+        async with self.engine.connect() as conn:
+            # On the driver's connection: outside any transaction, as a checkpoint must be.
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            await (await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")).close()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -191,7 +211,7 @@ class _GroupCommit:
                     future.set_result(result)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -200,8 +220,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Erased or deleted data is overwritten in the file, not just unlinked from the b-tree.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

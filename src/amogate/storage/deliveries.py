@@ -71,6 +71,7 @@ class Delivery:
     amo_contact_id: int | None
     amo_note_id: int | None
     delivered_at: datetime | None
+    erased_at: datetime | None = None  # personal data erased after the retention period
 
     @property
     def is_terminal(self) -> bool:
@@ -115,6 +116,7 @@ def _delivery(row: Row[Any]) -> Delivery:
         amo_contact_id=m["amo_contact_id"],
         amo_note_id=m["amo_note_id"],
         delivered_at=m["delivered_at"],
+        erased_at=m["erased_at"],
     )
 
 
@@ -169,8 +171,15 @@ async def insert_delivery_grouped(database: Database, **fields: Any) -> None:
 # --- reading ------------------------------------------------------------------------------------
 
 
-async def get(conn: AsyncConnection, delivery_id: str) -> Delivery | None:
-    row = (await conn.execute(select(deliveries).where(deliveries.c.id == delivery_id))).first()
+async def get(
+    conn: AsyncConnection, delivery_id: str, *, api_key_id: str | None = None
+) -> Delivery | None:
+    """One delivery. With `api_key_id`, only a delivery that key created: a key never learns
+    anything about another key's leads (None, like an unknown id)."""
+    query = select(deliveries).where(deliveries.c.id == delivery_id)
+    if api_key_id is not None:
+        query = query.where(deliveries.c.api_key_id == api_key_id)
+    row = (await conn.execute(query)).first()
     return None if row is None else _delivery(row)
 
 
@@ -449,6 +458,55 @@ async def record_attempt(
             detail=None if detail is None else detail[:DETAIL_LIMIT],
         )
     )
+
+
+# --- retention ----------------------------------------------------------------------------------
+
+
+ERASED_PAYLOAD: dict[str, Any] = {}
+
+
+async def erase_personal_data(
+    conn: AsyncConnection, *, delivered_before: datetime, now: datetime, limit: int
+) -> int:
+    """Erase the personal data of up to `limit` leads delivered before `delivered_before`: the
+    stored request (names, phones, emails, comment) in its normalised and its received form, the names shown in lists, and amoCRM's
+    answers kept with the row and its attempts (they may echo the data). Ids, status, times
+    and attempt outcomes stay. Returns how many were erased."""
+    ids = [
+        row.id
+        for row in await conn.execute(
+            select(deliveries.c.id)
+            .where(
+                deliveries.c.erased_at.is_(None),
+                deliveries.c.delivered_at < delivered_before,
+                deliveries.c.status == DELIVERED,
+            )
+            .order_by(deliveries.c.delivered_at)
+            .limit(limit)
+        )
+    ]
+    if not ids:
+        return 0
+    await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(ids))
+        .values(
+            payload=ERASED_PAYLOAD,
+            received=None,
+            lead_name="",
+            contact_name="",
+            error_details=None,
+            last_error=None,
+            erased_at=now,
+        )
+    )
+    await conn.execute(
+        update(delivery_attempts)
+        .where(delivery_attempts.c.delivery_id.in_(ids))
+        .values(detail=None)
+    )
+    return len(ids)
 
 
 # --- operators ----------------------------------------------------------------------------------

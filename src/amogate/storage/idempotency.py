@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -114,8 +114,17 @@ async def save_response(
     )
 
 
-async def purge_expired(conn: AsyncConnection, *, now: datetime) -> int:
+async def purge_expired(conn: AsyncConnection, *, now: datetime, limit: int = 1000) -> int:
+    """Delete up to `limit` expired records (oldest first); how many went."""
+    expired = (
+        select(idempotency_keys.c.api_key_id, idempotency_keys.c.key)
+        .where(idempotency_keys.c.expires_at <= now)
+        .order_by(idempotency_keys.c.expires_at)
+        .limit(limit)
+    )
     result = await conn.execute(
-        delete(idempotency_keys).where(idempotency_keys.c.expires_at <= now)
+        delete(idempotency_keys).where(
+            tuple_(idempotency_keys.c.api_key_id, idempotency_keys.c.key).in_(expired)
+        )
     )
     return int(result.rowcount)

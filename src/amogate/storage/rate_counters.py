@@ -7,7 +7,7 @@ instances counting at the same moment can never both see the same number.
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,3 +32,37 @@ async def hit(conn: AsyncConnection, bucket: str, window_start: int) -> int:
             )
         )
     return int(count)
+
+
+async def current(conn: AsyncConnection, bucket: str, window_start: int) -> int:
+    """The count of `bucket` in the window starting at `window_start` (0 when none)."""
+    value = (
+        await conn.execute(
+            select(rate_counters.c.count).where(
+                rate_counters.c.bucket == bucket, rate_counters.c.window_start == window_start
+            )
+        )
+    ).scalar()
+    return int(value or 0)
+
+
+async def refund(conn: AsyncConnection, bucket: str, window_start: int) -> None:
+    """Take back one hit (an attempt that turned out not to count)."""
+    await conn.execute(
+        update(rate_counters)
+        .where(
+            rate_counters.c.bucket == bucket,
+            rate_counters.c.window_start == window_start,
+            rate_counters.c.count > 0,
+        )
+        .values(count=rate_counters.c.count - 1)
+    )
+
+
+async def purge_before(conn: AsyncConnection, window_start: int, *, prefix: str = "") -> int:
+    """Delete the windows older than `window_start` (of buckets starting with `prefix`)."""
+    statement = delete(rate_counters).where(rate_counters.c.window_start < window_start)
+    if prefix:
+        statement = statement.where(rate_counters.c.bucket.startswith(prefix, autoescape=True))
+    result = await conn.execute(statement)
+    return int(result.rowcount)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 
@@ -100,13 +101,18 @@ amo_budget = Table(
     Column("total_403", Integer, nullable=False, default=0),
 )
 
-# Single-use OAuth `state` values handed out by /oauth/authorize.
+# Single-use OAuth `state` values handed out by /oauth/authorize (and `amogate auth url`).
 oauth_states = Table(
     "oauth_states",
     metadata,
     Column("state", String(128), primary_key=True),
     Column("created_at", UTC_DATETIME, nullable=False),
     Column("expires_at", UTC_DATETIME, nullable=False),
+    # sha256 hex of the browser cookie the state was handed out with; NULL for a state made by
+    # `amogate auth url` (shell access), which the callback accepts without a cookie.
+    Column("browser_digest", String(64), nullable=True),
+    # The admin confirmed that this connection may replace a different connected account.
+    Column("replace_account", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 # A lead accepted by the gateway. The row IS the queue entry: it is written (committed) before
@@ -145,8 +151,12 @@ deliveries = Table(
     Column("amo_contact_id", BigInteger, nullable=True),
     Column("amo_note_id", BigInteger, nullable=True),
     Column("delivered_at", UTC_DATETIME, nullable=True),
+    # When the personal data (payload, names, upstream details) was erased after the retention
+    # period; the row's ids, status and attempt outcomes stay.
+    Column("erased_at", UTC_DATETIME, nullable=True),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_created_at", "created_at"),
+    Index("ix_deliveries_erasable", "erased_at", "delivered_at"),
 )
 
 # Every attempt at a delivery step, for the operator and the API.
@@ -206,4 +216,17 @@ rate_counters = Table(
     Column("bucket", String(160), primary_key=True),
     Column("window_start", BigInteger, primary_key=True),
     Column("count", Integer, nullable=False),
+)
+
+# The admin page's sign-in state, one row (id 1), shared by every instance: the random key that
+# signs session cookies, the generation a session must carry (bumped by log-out and by a new
+# ADMIN_PASSWORD, which ends every session) and the slow hash of ADMIN_PASSWORD.
+admin_state = Table(
+    "admin_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("session_secret", String(128), nullable=False),
+    Column("session_generation", Integer, nullable=False),
+    Column("password_hash", String(255), nullable=True),
+    Column("updated_at", UTC_DATETIME, nullable=False),
 )

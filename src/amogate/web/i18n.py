@@ -121,6 +121,37 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "Ruxsat berish uchun amoCRM ga o'tasiz, so'ng amogate ga qaytasiz.",
         "Вы перейдёте в amoCRM, чтобы разрешить доступ, и вернётесь в amogate.",
     ),
+    "overview.replace": (
+        "Connect a different amoCRM account instead…",
+        "Uning o'rniga boshqa amoCRM hisobini ulash…",
+        "Подключить вместо него другой аккаунт amoCRM…",
+    ),
+    # --- replacing the connected account ----------------------------------------------------
+    "replace.title": (
+        "Connect a different amoCRM account",
+        "Boshqa amoCRM hisobini ulash",
+        "Подключение другого аккаунта amoCRM",
+    ),
+    "replace.warning": (
+        "From then on every new lead goes to the account you allow next, not to the connected "
+        "one. Leads still waiting in the queue will go there too.",
+        "Shundan so'ng har bir yangi lid hozir ulangan hisobga emas, keyingi ruxsat beradigan "
+        "hisobingizga boradi. Navbatda kutayotgan lidlar ham o'sha yerga boradi.",
+        "После этого все новые заявки пойдут в аккаунт, к которому вы сейчас дадите доступ, а "
+        "не в подключённый. Заявки, ждущие в очереди, тоже уйдут туда.",
+    ),
+    "replace.connected": ("Connected now", "Hozir ulangan", "Подключён сейчас"),
+    "replace.confirm": (
+        "Yes, connect a different account",
+        "Ha, boshqa hisobni ulash",
+        "Да, подключить другой аккаунт",
+    ),
+    "replace.cancel": ("Cancel", "Bekor qilish", "Отмена"),
+    "replace.not_configured": (
+        "amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL).",
+        "amoCRM sozlanmagan: AMO_DOMAIN (yoki AMO_BASE_URL) ni o'rnating.",
+        "amoCRM не настроен: задайте AMO_DOMAIN (или AMO_BASE_URL).",
+    ),
     "overview.budget": (
         "Outbound requests to amoCRM",
         "amoCRM ga so'rovlar",
@@ -240,6 +271,11 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "Принято не так, как отправлено (значения в примечании к сделке)",
     ),
     "delivery.request": ("Original request", "Asl so'rov", "Исходный запрос"),
+    "delivery.erased": (
+        "The lead's personal data was erased on {at} (DATA_RETENTION_DAYS).",
+        "Lidning shaxsiy ma'lumotlari {at} da o'chirildi (DATA_RETENTION_DAYS).",
+        "Персональные данные заявки удалены {at} (DATA_RETENTION_DAYS).",
+    ),
     "delivery.masked": (
         "Phones and e-mails are partly hidden.",
         "Telefon va e-pochtalar qisman yashirilgan.",
@@ -378,6 +414,11 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     # --- the OAuth callback page ----------------------------------------------------------------
     "callback.status": ("Connection status", "Ulanish holati", "Состояние подключения"),
     "callback.admin": ("Admin page", "Boshqaruv sahifasi", "Панель администратора"),
+    "callback.replace": (
+        "Connect the other account instead (asks to confirm)",
+        "O'rniga boshqa hisobni ulash (tasdiqlash so'raladi)",
+        "Подключить вместо него другой аккаунт (с подтверждением)",
+    ),
     # --- time -----------------------------------------------------------------------------
     "age.seconds": ("{n} s", "{n} soniya", "{n} с"),
     "age.minutes": ("{n} min", "{n} daqiqa", "{n} мин"),

@@ -147,11 +147,19 @@ class Pages:
         return response
 
     def message(
-        self, request: Request, title: str, text: str, *, status: int, ok: bool, admin: bool
+        self,
+        request: Request,
+        title: str,
+        text: str,
+        *,
+        status: int,
+        ok: bool,
+        admin: bool,
+        action: tuple[str, str] | None = None,
     ) -> HTMLResponse:
         """A one-message page in the admin page's style and the admin's language (the OAuth
         callback's answer). `title` and `text` are amogate's English texts, translated when
-        the catalogue knows them."""
+        the catalogue knows them; `action` is a next step (a link and its message id)."""
         lang = negotiate(
             None, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
         )
@@ -162,6 +170,7 @@ class Pages:
             text=translate_text(text, lang),
             ok=ok,
             admin=admin,
+            action=action,
         )
         response = HTMLResponse(html, status_code=status)
         secure_headers(response)

@@ -1,9 +1,9 @@
 """`/admin`: sign in, overview, deliveries (list, detail, retry) and API keys.
 
-Every page needs a signed-in session (see session.py); every form carries the session's CSRF
-token. Without ADMIN_PASSWORD every admin path answers with a page that says how to turn it on.
-Sign-in attempts are counted per client address in the shared `rate_counters` table, so the
-limit holds across instances.
+Every page needs a signed-in session (see `amogate.access`); every form carries the session's
+CSRF token. Without ADMIN_PASSWORD every admin path answers with a page that says how to turn it
+on. Sign-in attempts are limited per client address and in total (`access.login_limit`), in the
+shared `rate_counters` table, so the limits hold across instances.
 """
 
 from __future__ import annotations
@@ -23,40 +23,46 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import FormData
 
+from amogate.access import login_limit
+from amogate.access.admin import AdminAccess
+from amogate.access.sessions import (
+    CSRF_FIELD,
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    Session,
+    new_login_token,
+    tokens_match,
+)
 from amogate.api.auth import SCOPES
+from amogate.api.oauth import set_state_cookie
+from amogate.connection import connect
 from amogate.settings import Settings
 from amogate.storage import deliveries as delivery_store
-from amogate.storage import delivery_views, rate_counters
+from amogate.storage import delivery_views
 from amogate.storage.db import Database
 from amogate.web import actions, overview
 from amogate.web.i18n import LANG_COOKIE, negotiate, translator
 from amogate.web.masking import mask_payload
 from amogate.web.render import STATIC, Pages, secure_headers
-from amogate.web.session import CSRF_FIELD, SESSION_COOKIE, Session, SessionSigner
 
 log = structlog.get_logger("amogate.admin")
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
-LOGIN_LIMIT = 5  # attempts per client address per window
-LOGIN_WINDOW_S = 60
+LOGIN_LIMIT = login_limit.PER_ADDRESS
 PAGE_SIZE = 25
 RETRYABLE = (delivery_store.FAILED, delivery_store.RETRYING, delivery_store.QUEUED)
+# Where a browser that asked for /oauth/authorize without a session comes back after signing in.
+CONNECT_PATH = "/oauth/authorize"
 
 
 @dataclass
 class AdminSite:
     """Per-app admin state. `clock` (unix seconds) is replaceable in tests."""
 
-    signer: SessionSigner | None
+    access: AdminAccess
     pages: Pages
     clock: Callable[[], float] = time.time
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AdminSite:
-        password = settings.admin_password.get_secret_value() if settings.admin_password else ""
-        signer = SessionSigner(password, settings.api_key.get_secret_value()) if password else None
-        return cls(signer=signer, pages=Pages())
 
 
 class AdminInterrupt(Exception):
@@ -69,13 +75,14 @@ class AdminInterrupt(Exception):
 
 @dataclass
 class Ctx:
-    """One admin request: which site, which language, which session."""
+    """One admin request: which site, which language, which session (signed in or None)."""
 
     request: Request
     site: AdminSite
     lang: str
     session: Session | None
     zone: tzinfo = UTC  # the account's time zone, for signed-in pages
+    login_token: str | None = None  # the sign-in form's token (before sign-in)
 
     @property
     def database(self) -> Database:
@@ -102,16 +109,16 @@ class Ctx:
             template,
             lang=self.lang,
             status=status,
-            csrf=self.session.csrf if self.session else None,
-            signed_in=bool(self.session and self.session.authenticated),
+            csrf=self.session.csrf if self.session else self.login_token,
+            signed_in=self.session is not None,
             zone=self.zone,
             **context,
         )
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, access: AdminAccess) -> None:
     """Add the admin page to the gateway (routes, static files, the interrupt handler)."""
-    app.state.admin = AdminSite.from_settings(app.state.settings)
+    app.state.admin = AdminSite(access=access, pages=Pages())
     app.include_router(router)
     app.mount("/admin/static", StaticFiles(directory=STATIC), name="admin-static")
 
@@ -145,17 +152,29 @@ def _redirect(url: str) -> RedirectResponse:
     return response
 
 
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
 def _set_session(ctx: Ctx, response: Response, session: Session) -> None:
-    signer = ctx.site.signer
-    assert signer is not None
+    signer = ctx.site.access.signer
+    # Path "/": /oauth/authorize (connecting amoCRM) needs the session too. SameSite=Strict:
+    # no other site can make the browser send it.
     response.set_cookie(
         SESSION_COOKIE,
         signer.dumps(session),
         max_age=signer.ttl,
-        path="/admin",
+        path="/",
         httponly=True,
         samesite="strict",
-        secure=ctx.request.url.scheme == "https",
+        secure=_secure(ctx.request),
+    )
+    response.delete_cookie(
+        LOGIN_COOKIE, path="/admin", httponly=True, samesite="strict", secure=_secure(ctx.request)
+    )
+    # Earlier versions scoped the session cookie to /admin: a leftover one would shadow this.
+    response.delete_cookie(
+        SESSION_COOKIE, path="/admin", httponly=True, samesite="strict", secure=_secure(ctx.request)
     )
 
 
@@ -163,15 +182,15 @@ async def base_ctx(request: Request) -> Ctx:
     """Any admin request; the disabled page when ADMIN_PASSWORD is unset."""
     site = site_of(request)
     lang = language(request)
-    if site.signer is None:
+    if not site.access.enabled:
         raise AdminInterrupt(site.pages.render(request, "disabled.html", lang=lang, status=403))
-    session = site.signer.loads(request.cookies.get(SESSION_COOKIE), now=site.clock())
-    return Ctx(request, site, lang, session)
+    session = await site.access.session_of(request.cookies.get(SESSION_COOKIE), now=site.clock())
+    return Ctx(request, site, lang, session, login_token=request.cookies.get(LOGIN_COOKIE))
 
 
 async def admin_ctx(ctx: Annotated[Ctx, Depends(base_ctx)]) -> Ctx:
     """Signed-in admins only; anyone else is sent to the sign-in page."""
-    if ctx.session is None or not ctx.session.authenticated:
+    if ctx.session is None:
         target = ctx.request.url.path
         if ctx.request.method == "GET" and ctx.request.url.query:
             target += "?" + ctx.request.url.query
@@ -218,85 +237,123 @@ Anyone = Annotated[Ctx, Depends(base_ctx)]
 
 
 def _safe_next(target: str | None) -> str:
-    """Only our own admin pages: never another site (`//evil`) after signing in."""
-    if target and target.startswith("/admin") and not target.startswith("//"):
+    """Only our own admin pages (and the Connect step): never another site (`//evil`)."""
+    if not target or target.startswith("//") or "\\" in target:
+        return "/admin"
+    if target.startswith("/admin") or target == CONNECT_PATH:
         return target
     return "/admin"
 
 
 def _login_page(ctx: Ctx, *, status: int = 200, error: str | None = None) -> HTMLResponse:
-    session = ctx.session
-    fresh = session is None or session.authenticated
-    if fresh:  # a new anonymous session whose token protects the form
-        ctx.session = Session.anonymous(ctx.site.clock())
+    """The sign-in form, with a fresh anti-forgery token when the browser has none."""
+    fresh = ctx.login_token is None
+    if fresh:
+        ctx.login_token = new_login_token()
     next_url = _safe_next(ctx.request.query_params.get("next"))
     response = ctx.page("login.html", status=status, error=error, next_url=next_url)
     if fresh:
-        assert ctx.session is not None
-        _set_session(ctx, response, ctx.session)
+        assert ctx.login_token is not None
+        response.set_cookie(
+            LOGIN_COOKIE,
+            ctx.login_token,
+            max_age=3600,
+            path="/admin",
+            httponly=True,
+            samesite="strict",
+            secure=_secure(ctx.request),
+        )
     return response
 
 
 @router.get("/login")
 async def login_form(ctx: Anyone) -> Response:
-    if ctx.session is not None and ctx.session.authenticated:
+    if ctx.session is not None:
         return _redirect(_safe_next(ctx.request.query_params.get("next")))
     return _login_page(ctx)
 
 
-async def _count_login_attempt(ctx: Ctx) -> int | None:
-    """Count this attempt; the seconds to wait when over the limit, else None."""
-    now = ctx.site.clock()
-    window = int(now // LOGIN_WINDOW_S) * LOGIN_WINDOW_S
-    client = ctx.request.client.host if ctx.request.client else "unknown"
-    async with ctx.database.transaction() as conn:
-        count = await rate_counters.hit(conn, f"admin_login:{client}", window)
-    if count > LOGIN_LIMIT:
-        return max(1, math.ceil(window + LOGIN_WINDOW_S - now))
-    return None
+def _client_host(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 @router.post("/login")
 async def login(ctx: Anyone) -> Response:
-    wait = await _count_login_attempt(ctx)
-    if wait is not None:
+    async with ctx.database.transaction() as conn:
+        attempt = await login_limit.begin(conn, _client_host(ctx.request), ctx.site.clock())
+    if attempt.refused:
         log.warning("admin.login.rate_limited")
         response = ctx.page(
-            "login.html", status=429, error=ctx.t("login.too_many", seconds=wait), next_url="/admin"
+            "login.html",
+            status=429,
+            error=ctx.t("login.too_many", seconds=attempt.wait),
+            next_url="/admin",
         )
-        response.headers["Retry-After"] = str(wait)
+        response.headers["Retry-After"] = str(attempt.wait)
         return response
     form = await ctx.request.form()
     presented = form.get(CSRF_FIELD)
-    if ctx.session is None or not ctx.session.csrf_matches(
-        presented if isinstance(presented, str) else None
-    ):
-        ctx.session = None
+    if not tokens_match(presented if isinstance(presented, str) else None, ctx.login_token):
+        ctx.session, ctx.login_token = None, None
         return _login_page(ctx, status=403, error=ctx.t("error.csrf"))
     password = form.get("password")
-    signer = ctx.site.signer
-    assert signer is not None
-    if not isinstance(password, str) or not signer.password_matches(password):
+    if not isinstance(password, str) or not await ctx.site.access.password_matches(password):
         log.warning("admin.login.refused")
+        ctx.session = None
         return _login_page(ctx, status=401, error=ctx.t("login.wrong"))
+    async with ctx.database.transaction() as conn:
+        await login_limit.forgive(conn, attempt)  # a successful sign-in is not an attempt
     log.info("admin.login.done")
     next_value = form.get("next")
     redirect = _redirect(_safe_next(next_value if isinstance(next_value, str) else None))
-    _set_session(ctx, redirect, Session.signed_in(ctx.site.clock()))
+    _set_session(ctx, redirect, await ctx.site.access.new_session(now=ctx.site.clock()))
     return redirect
 
 
 @router.post("/logout")
 async def logout(ctx: Anyone) -> Response:
     await _checked_form(ctx)
+    await ctx.site.access.end_all_sessions()
+    log.info("admin.logout")
     response = _redirect("/admin/login")
     response.delete_cookie(
-        SESSION_COOKIE,
-        path="/admin",
-        httponly=True,
-        samesite="strict",
-        secure=ctx.request.url.scheme == "https",
+        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_secure(ctx.request)
     )
+    return response
+
+
+# --- connecting amoCRM --------------------------------------------------------------------------
+
+
+@router.get("/replace-account")
+async def replace_account_page(ctx: Admin) -> Response:
+    """The confirm step before connecting an amoCRM account other than the connected one."""
+    amo = getattr(ctx.request.app.state, "amo", None)
+    row = await amo.account_state() if amo is not None else None
+    return ctx.page(
+        "replace.html",
+        nav="overview",
+        connected_domain=row.base_domain if row is not None else None,
+        connected_id=row.amo_account_id if row is not None else None,
+    )
+
+
+@router.post("/replace-account")
+async def replace_account(form: Form) -> Response:
+    """Confirmed: start the consent with a state that may replace the connected account."""
+    ctx = form.ctx
+    amo = getattr(ctx.request.app.state, "amo", None)
+    if amo is None:
+        return ctx.page("error.html", status=400, message=ctx.t("replace.not_configured"))
+    try:
+        consent = await connect.start_consent(amo, browser=True, replace_account=True)
+    except connect.ConnectError as exc:
+        return ctx.page("error.html", status=exc.status, message=exc.message)
+    log.info("admin.account.replace_started")
+    response = RedirectResponse(consent.url, status_code=303)
+    secure_headers(response)
+    assert consent.browser_cookie is not None
+    set_state_cookie(response, consent.browser_cookie, secure=_secure(ctx.request))
     return response
 
 

@@ -3,7 +3,8 @@
 It runs `Deliverer.run_once()` while there is due work, and otherwise sleeps until the intake
 of the same process wakes it or `poll_seconds` pass (leads stored by other processes, retries
 coming due). Several workers, in one process or many sharing a PostgreSQL database, never
-deliver the same lead twice: each batch is leased in the database.
+deliver the same lead twice: each batch is leased in the database. Between passes it also runs
+the retention purge when one is due (see `retention.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from amogate.leads.service import LeadIntake
 from amogate.settings import Settings
 from amogate.storage.db import Database
 from amogate.worker.deliver import Deliverer
+from amogate.worker.retention import RetentionPurge
 from amogate.worker.retry import RetryPolicy
 from amogate.worker.signals import DeliverySignals
 
@@ -37,6 +39,14 @@ def policy_from(settings: Settings) -> RetryPolicy:
         base_delay=base,
         max_delay=max(base, settings.delivery_retry_max_seconds),
         max_age=timedelta(hours=settings.delivery_max_age_hours),
+    )
+
+
+def purge_from(settings: Settings, database: Database) -> RetentionPurge:
+    return RetentionPurge(
+        database,
+        retention=timedelta(days=settings.data_retention_days),
+        interval_s=settings.purge_interval_seconds,
     )
 
 
@@ -64,10 +74,12 @@ class DeliveryWorker:
         signals: DeliverySignals,
         *,
         poll_seconds: float = POLL_SECONDS,
+        purge: RetentionPurge | None = None,
     ) -> None:
         self.deliverer = deliverer
         self.signals = signals
         self.poll_seconds = poll_seconds
+        self.purge = purge
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -86,6 +98,8 @@ class DeliveryWorker:
         while True:
             try:
                 claimed = await self.deliverer.run_once()
+                if self.purge is not None and self.purge.due():
+                    await self.purge.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -129,6 +143,10 @@ def start_lead_delivery(
     app.state.delivery_signals = signals
     worker = None
     if background and getattr(app.state, "run_worker", True) is not False:
-        worker = DeliveryWorker(deliverer_from(settings, database, amo, fields, signals), signals)
+        worker = DeliveryWorker(
+            deliverer_from(settings, database, amo, fields, signals),
+            signals,
+            purge=purge_from(settings, database),
+        )
         worker.start()
     return LeadDelivery(intake, worker)

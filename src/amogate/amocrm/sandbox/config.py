@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:9096"
+DEFAULT_ACCOUNT_ID = 31_207_511
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,8 @@ class SandboxConfig:
     `block_after_s` > 0 switches on amoCRM's "blocked" mode: that many consecutive seconds with
     429s make every API/OAuth request answer 403 HTML for `block_duration_s`. It is off by
     default so tests stay deterministic.
+    `account_id` is the account's id (`GET /api/v4/account`, tokens): two sandboxes with
+    different ids stand in for two amoCRM accounts.
     `unsorted_source_uid_filter` enables the sandbox-only `filter[source_uid]` on
     `GET /api/v4/leads/unsorted`; real amoCRM ignores unknown filters, so it is off by default.
     `duplicate_control` stands for the admin setting that makes `leads/complex` merge a new
@@ -43,6 +46,7 @@ class SandboxConfig:
     webhook_retry_factor: float = 1.0
     webhook_disable_failures: int = 100
     webhook_disable_window_s: float = 7200.0
+    account_id: int = DEFAULT_ACCOUNT_ID
 
     @property
     def base_url(self) -> str:

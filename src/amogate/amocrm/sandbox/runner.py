@@ -95,6 +95,8 @@ class SandboxServer:
             str(c.webhook_disable_failures),
             "--webhook-disable-window-s",
             str(c.webhook_disable_window_s),
+            "--account-id",
+            str(c.account_id),
         ]
         if c.long_lived_token is not None:
             args += ["--long-lived-token", c.long_lived_token]

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from amogate.amocrm.sandbox.config import DEFAULT_ACCOUNT_ID
+
 JSON = dict[str, Any]
 
-ACCOUNT_ID = 31_207_511
+ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 ADMIN_USER_ID = 9_100_001
 MAIN_PIPELINE_ID = 7_100_001
 SECOND_PIPELINE_ID = 7_100_002
@@ -158,16 +160,19 @@ class SeededAccount:
     lead_fields: list[JSON] = field(default_factory=list)
     contact_fields: list[JSON] = field(default_factory=list)
     next_enum_id: int = ENUM_FIRST_ID
+    account_id: int = ACCOUNT_ID
 
 
-def build_seed(base_url: str) -> SeededAccount:
+def build_seed(base_url: str, account_id: int = ACCOUNT_ID) -> SeededAccount:
     """Build the seeded account; `base_url` prefixes the `_links` hrefs."""
-    seed = SeededAccount()
+    seed = SeededAccount(account_id=account_id)
     seed.users = [
         {"id": uid, "name": name, "email": email, "lang": "ru", "rights": {"is_admin": i == 0}}
         for i, (uid, name, email) in enumerate(USERS)
     ]
-    seed.pipelines = [_pipeline(base_url, *p, sort=i + 1) for i, p in enumerate(PIPELINES)]
+    seed.pipelines = [
+        _pipeline(base_url, *p, sort=i + 1, account_id=account_id) for i, p in enumerate(PIPELINES)
+    ]
     lead_specs: list[tuple[str, str, str | None, list[str]]] = [
         (code.lower(), "tracking_data", code, []) for code in TRACKING_CODES
     ]
@@ -209,7 +214,7 @@ def make_field(
         "id": field_id,
         "name": name,
         "type": field_type,
-        "account_id": ACCOUNT_ID,
+        "account_id": seed.account_id,
         "code": code,
         "sort": sort,
         "is_api_only": False,
@@ -236,6 +241,7 @@ def _pipeline(
     statuses: list[tuple[int, str, int, str]],
     *,
     sort: int,
+    account_id: int,
 ) -> JSON:
     status_rows = [
         *statuses,
@@ -259,7 +265,7 @@ def _pipeline(
                 "pipeline_id": pipeline_id,
                 "color": color,
                 "type": status_type,
-                "account_id": ACCOUNT_ID,
+                "account_id": account_id,
                 "_links": {"self": {"href": f"{href}/statuses/{status_id}"}},
             }
         )
@@ -270,7 +276,7 @@ def _pipeline(
         "is_main": is_main,
         "is_unsorted_on": True,
         "is_archive": False,
-        "account_id": ACCOUNT_ID,
+        "account_id": account_id,
         "_links": {"self": {"href": href}},
         "_embedded": {"statuses": embedded},
     }

@@ -101,6 +101,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SandboxConfig, str, i
     parser.add_argument(
         "--webhook-disable-window-s", type=float, default=defaults.webhook_disable_window_s
     )
+    parser.add_argument("--account-id", type=int, default=defaults.account_id)
     args = parser.parse_args(argv)
     config = SandboxConfig(
         subdomain=args.subdomain,
@@ -120,6 +121,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SandboxConfig, str, i
         webhook_retry_factor=args.webhook_retry_factor,
         webhook_disable_failures=args.webhook_disable_failures,
         webhook_disable_window_s=args.webhook_disable_window_s,
+        account_id=args.account_id,
     )
     return config, args.host, args.port
 

@@ -30,7 +30,7 @@ from amogate.amocrm.sandbox.entities import (
 )
 from amogate.amocrm.sandbox.faults import FaultSet
 from amogate.amocrm.sandbox.requestlog import RequestLog
-from amogate.amocrm.sandbox.seed import ACCOUNT_ID, SeededAccount, build_seed
+from amogate.amocrm.sandbox.seed import SeededAccount, build_seed
 from amogate.amocrm.sandbox.tokens import OAuthStats, TokenStore
 from amogate.amocrm.sandbox.webhook_policy import WebhookPolicy
 from amogate.amocrm.sandbox.webhook_sender import WebhookSender
@@ -61,7 +61,7 @@ class SandboxState:
             clock, config.rate_limit, config.block_after_s, config.block_duration_s
         )
         self.log = RequestLog()
-        self.account_id = ACCOUNT_ID
+        self.account_id = config.account_id
         self.policy = WebhookPolicy.from_config(config)
         self.duplicate_control = config.duplicate_control
         self.sender = WebhookSender(
@@ -70,7 +70,7 @@ class SandboxState:
             lambda webhook_id: self.webhooks.get(webhook_id),
             {
                 "subdomain": config.subdomain,
-                "id": str(ACCOUNT_ID),
+                "id": str(config.account_id),
                 "_links": {"self": config.base_url},
             },
         )
@@ -92,7 +92,7 @@ class SandboxState:
         return int(self.clock())
 
     def reset(self, *, tokens: bool = False) -> None:
-        self.seed = build_seed(self.config.base_url)
+        self.seed = build_seed(self.config.base_url, self.config.account_id)
         self.leads = {}
         self.contacts = {}
         self.companies = {}

@@ -24,7 +24,7 @@ from typing import Any
 
 from amogate.amocrm.sandbox.clock import Clock
 from amogate.amocrm.sandbox.config import SandboxConfig
-from amogate.amocrm.sandbox.seed import ACCOUNT_ID, ADMIN_USER_ID
+from amogate.amocrm.sandbox.seed import ADMIN_USER_ID
 
 CODE_TTL_S = 20 * 60
 OAUTH_PROBLEM_TYPE = "https://developers.amocrm.ru/v3/errors/OAuthProblemJson"
@@ -81,7 +81,7 @@ def mint_jwt(config: SandboxConfig, issued_at: float, ttl: int) -> str:
         "exp": now + ttl,
         "sub": str(ADMIN_USER_ID),
         "grant_type": "",
-        "account_id": ACCOUNT_ID,
+        "account_id": config.account_id,
         "base_domain": "amocrm.ru",
         "version": 2,
         "scopes": SCOPES,

@@ -1,0 +1,111 @@
+"""Privacy and retention: what the worker erases and deletes, in bounded batches.
+
+- A delivered lead's personal data — the stored request (names, phones, emails, comment), the
+  names shown in lists, and amoCRM's answers kept with it — is erased `DATA_RETENTION_DAYS`
+  after delivery. The delivery row stays (ids, status, times, attempt outcomes), so counts and
+  the amoCRM lead id remain.
+- Expired idempotency keys, expired OAuth states and rate-limit windows older than a day are
+  deleted (nothing else ever deletes them, so the tables would grow forever).
+
+A round runs every PURGE_INTERVAL_SECONDS in each worker. Each batch is its own short
+transaction of at most `BATCH` rows, and a round stops after `MAX_BATCHES` per kind, so a large
+backlog (the first run after an upgrade) is worked off over several rounds without holding the
+database's write lock for long. Several workers purging at once is harmless: every step is
+idempotent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from amogate.connection.tokens import utcnow
+from amogate.storage import accounts, idempotency, rate_counters
+from amogate.storage import deliveries as store
+from amogate.storage.db import Database
+
+log = structlog.get_logger("amogate.retention")
+
+BATCH = 500
+MAX_BATCHES = 20
+COUNTER_KEEP = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    erased: int = 0
+    idempotency_keys: int = 0
+    oauth_states: int = 0
+    rate_windows: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.erased + self.idempotency_keys + self.oauth_states + self.rate_windows
+
+
+@dataclass
+class RetentionPurge:
+    database: Database
+    retention: timedelta
+    interval_s: float
+    clock: Callable[[], datetime] = utcnow
+    monotonic: Callable[[], float] = time.monotonic
+    _next_at: float = field(default=0.0, init=False)
+
+    def due(self) -> bool:
+        return self.monotonic() >= self._next_at
+
+    async def run_once(self) -> PurgeReport:
+        """One round (bounded); the next one is due `interval_s` later."""
+        self._next_at = self.monotonic() + self.interval_s
+        now = self.clock()
+        cutoff = now - self.retention
+        report = PurgeReport(
+            erased=await self._batches(
+                lambda conn: store.erase_personal_data(
+                    conn, delivered_before=cutoff, now=now, limit=BATCH
+                )
+            ),
+            idempotency_keys=await self._batches(
+                lambda conn: idempotency.purge_expired(conn, now=now, limit=BATCH)
+            ),
+            oauth_states=await self._batches(
+                lambda conn: accounts.purge_expired_states(conn, now), once=True
+            ),
+            rate_windows=await self._batches(
+                lambda conn: rate_counters.purge_before(
+                    conn, int((now - COUNTER_KEEP).timestamp())
+                ),
+                once=True,
+            ),
+        )
+        if report.erased:
+            await self.database.drop_old_page_copies()
+        if report.total:
+            log.info(
+                "retention.purged",
+                erased=report.erased,
+                idempotency_keys=report.idempotency_keys,
+                oauth_states=report.oauth_states,
+                rate_windows=report.rate_windows,
+            )
+        return report
+
+    async def _batches(
+        self, step: Callable[[AsyncConnection], Awaitable[int]], *, once: bool = False
+    ) -> int:
+        """Run `step` in its own transaction until it does less than a full batch (or once,
+        for steps that are bounded by nature: a few expired states, old windows)."""
+        total = 0
+        for _ in range(1 if once else MAX_BATCHES):
+            async with self.database.transaction() as conn:
+                done = await step(conn)
+            total += done
+            if done < BATCH:
+                break
+        return total
