@@ -10,9 +10,12 @@ import time
 import pytest
 
 from amogate.amocrm.errors import AmoAuthError, AmoTransientError
+from amogate.connection.service import AmoConnection
 from amogate.settings import Settings
 from amogate.storage import accounts
+from amogate.storage.db import Database
 from tests.connection.support import FakeClock, oauth_stats, presented_refresh_tokens, statuses
+from tests.ops.support import migrated
 from tests.support.gateway import Harness, connected_gateway
 
 
@@ -184,3 +187,34 @@ async def test_a_refresh_that_fails_before_expiry_keeps_using_the_current_token(
         assert after.access_token == before.access_token
         assert after.state == accounts.CONNECTED
         assert len(await h.requests("/oauth2/access_token")) >= 2  # exchange + the failed try
+
+
+@pytest.mark.postgres
+async def test_two_processes_refreshing_at_once_on_postgresql_present_one_refresh_token(
+    settings: Settings, postgres_url: str
+) -> None:
+    """Two engines on one PostgreSQL database are two gateway processes. amoCRM's token
+    endpoint answers slowly, so both refreshes are in flight together: only the row lock
+    (`SELECT ... FOR UPDATE`) keeps the second from presenting the same refresh token."""
+    await migrated(postgres_url)
+    async with connected_gateway(settings, database_url=postgres_url) as h:
+        other_db = Database(postgres_url)
+        other = AmoConnection.create(h.amo.settings, other_db, transport=h.amo.transport)
+        try:
+            rejected = await h.amo.tokens.access_token()
+            await h.fault("slow", 30, path_prefix="/oauth2/", delay_s=1.0)
+
+            tokens = await asyncio.gather(
+                h.amo.tokens.refresh_after_401(rejected),
+                other.tokens.refresh_after_401(rejected),
+            )
+        finally:
+            await h.clear_faults()
+            await other.stop()
+            await other_db.dispose()
+
+        presented = await presented_refresh_tokens(h)
+        assert (len(presented), len(set(presented))) == (1, 1), "a refresh token went twice"
+        stats = await oauth_stats(h)
+        assert (stats["refreshes_ok"], stats["refresh_reused_in_grace"]) == (1, 0)
+        assert tokens[0] == tokens[1] == (await _stored(h)).access_token != rejected
