@@ -12,20 +12,20 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_API_KEY
+from tests.support.ci import unavailable
 from tests.support.processes import free_port, running_gateway, wait_for_http
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)"),
-]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def through_nginx(tmp_path: Path) -> Iterator[str]:
     """The gateway on a free port and nginx (with the shipped config) on another."""
+    if NGINX is None:
+        unavailable("nginx is not installed (apt-get install nginx-light)")
     with running_gateway(tmp_path) as gateway_url:
         nginx_port = free_port()
         prefix = tmp_path / "nginx"
