@@ -237,12 +237,41 @@ async def test_the_same_idempotency_key_replays_the_first_answer(
         assert "Idempotency-Replayed" not in first.headers
         other = await h.gateway.post(URL, json=simple_lead(2), headers=headers)
         assert other.status_code == 409
-        assert other.json()["success"] is False
+        assert other.json() == {
+            "success": False,
+            "error": "Idempotency-Key was already used with a different request",
+            "details": {"Idempotency-Key": "Use a new key for a different request"},
+        }
         # One delivery row, already delivered: nothing else can reach amoCRM later.
         async with h.app.state.database.read() as conn:
             assert [d.status for d in await store.list_deliveries(conn)] == [store.DELIVERED]
         assert len(await unsorted_items(h)) == 1
         assert len(await all_leads(h)) == 1
+
+
+async def test_a_repeat_while_the_first_request_still_waits_answers_from_the_same_delivery(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, background=True, lead_sync_timeout=10) as h:
+        await h.fault("slow", 30, path_prefix="/api/v4/leads/unsorted", delay_s=1.0)
+        headers = {**api_headers, "Idempotency-Key": "order-7"}
+        first = asyncio.create_task(h.gateway.post(URL, json=simple_lead(1), headers=headers))
+        database = h.app.state.database
+        for _ in range(200):  # until the first request's lead is stored (it is now waiting)
+            async with database.read() as conn:
+                if await store.list_deliveries(conn):
+                    break
+            await asyncio.sleep(0.02)
+        assert not first.done()
+
+        again = await h.gateway.post(URL, json=simple_lead(1), headers=headers)
+        first_answer = await first
+
+        assert (first_answer.status_code, again.status_code) == (200, 200)
+        assert again.json() == first_answer.json()
+        assert again.json()["data"]["status"] == "delivered"
+        assert again.headers["Idempotency-Replayed"] == "true"
+        assert len(await unsorted_items(h)) == 1
 
 
 async def test_concurrent_repeats_of_one_idempotency_key_make_one_delivery(
