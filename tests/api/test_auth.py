@@ -36,7 +36,8 @@ def test_keys_are_checked_by_a_constant_time_comparison_of_fixed_length_digests(
 
 def test_the_admin_key_is_accepted_and_near_misses_are_not() -> None:
     authenticator = auth.ApiKeyAuthenticator("correct-horse-battery-staple")
-    assert authenticator.authenticate("correct-horse-battery-staple").key_id == "admin"
+    admin = authenticator.authenticate("correct-horse-battery-staple")
+    assert (admin.key_id, admin.name, admin.is_admin_key) == ("admin", "admin", True)
     for guess in ("correct-horse-battery-stapl", "correct-horse-battery-staple ", "", None):
         with pytest.raises(AuthenticationFailed):
             authenticator.authenticate(guess)
