@@ -36,12 +36,15 @@ bench: $(STAMP)
 
 # Mutation testing of the critical rules ([tool.mutmut] and [tool.amogate.mutation.rules] in
 # pyproject.toml; docs/testing.md). Starts afresh; mutmut's progress goes to artifacts/mutmut.log.
+# MUTATE_RULES="retry policy,error classification" runs only those rules.
 MUTATE_JOBS ?= 2
+MUTATE_RULES ?=
+export MUTATE_RULES
 mutate: $(STAMP)
-	rm -rf mutants
-	@mkdir -p artifacts
-	$(BIN)/mutmut run --max-children $(MUTATE_JOBS) $$($(BIN)/python -m tools.mutation_report --targets) \
-		> artifacts/mutmut.log 2>&1 || { tail -n 40 artifacts/mutmut.log; exit 1; }
+	@set -f; targets="$$($(BIN)/python -m tools.mutation_report --targets)" || exit 1; \
+	rm -rf mutants; mkdir -p artifacts; echo "mutmut run $$targets"; \
+	$(BIN)/mutmut run --max-children $(MUTATE_JOBS) $$targets > artifacts/mutmut.log 2>&1 || \
+		{ tail -c 4000 artifacts/mutmut.log | tr '\r' '\n' | tail -n 30; exit 1; }
 	$(BIN)/python -m tools.mutation_report
 
 clean:

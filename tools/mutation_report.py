@@ -3,6 +3,8 @@
     python -m tools.mutation_report            # the report, after `mutmut run`
     python -m tools.mutation_report --targets  # the rules' mutant globs, for `mutmut run`
 
+MUTATE_RULES="retry policy,error classification" limits both to those rules.
+
 The rules and the functions (mutmut's mutant names, as globs) that hold them are
 `[tool.amogate.mutation.rules]` in pyproject.toml; results come from mutmut's
 `mutants/<module>.meta`. A mutant is caught when a test failed on it (killed), it hung the tests
@@ -13,6 +15,7 @@ The rules and the functions (mutmut's mutant names, as globs) that hold them are
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tomllib
 from collections import Counter
@@ -33,7 +36,11 @@ def rules(root: Path) -> dict[str, list[str]]:
     tool = config(root)["tool"]
     assert isinstance(tool, dict)
     found: dict[str, list[str]] = tool["amogate"]["mutation"]["rules"]
-    return found
+    wanted = [r.strip() for r in os.environ.get("MUTATE_RULES", "").split(",") if r.strip()]
+    unknown = set(wanted) - set(found)
+    if unknown:
+        sys.exit(f"unknown rule(s) {sorted(unknown)}; known: {sorted(found)}")
+    return {rule: globs for rule, globs in found.items() if not wanted or rule in wanted}
 
 
 def statuses(root: Path) -> dict[str, str]:

@@ -366,3 +366,10 @@ def test_the_token_endpoint_keeps_status_and_body(hint: str | None, kind: type[A
     assert type(error) is kind
     assert error.status == 401
     assert error.body_excerpt == response.text
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_in_the_json_body_counts_when_there_is_no_header(status: int) -> None:
+    error = error_from_response(httpx.Response(status, json={"retry_after": 9}))
+    assert isinstance(error, AmoTransientError)
+    assert error.retry_after == 9
