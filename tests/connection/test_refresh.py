@@ -64,6 +64,24 @@ async def test_a_401_refreshes_once_and_repeats_the_call(settings: Settings) -> 
         assert (await statuses(h, "/api/v4/account"))[-2:] == [401, 200]
 
 
+async def test_each_refresh_keeps_the_new_refresh_token_for_the_next_one(
+    settings: Settings,
+) -> None:
+    async with connected_gateway(settings) as h:
+        first = await _stored(h)
+        for _ in range(2):
+            await h.sandbox.post("/_sandbox/expire-tokens", json={})
+            assert await _account_name(h)
+        last = await _stored(h)
+
+        presented = await presented_refresh_tokens(h)
+        assert (await oauth_stats(h))["refreshes_ok"] == 2
+        assert presented[0] == first.refresh_token
+        assert presented[1] not in (None, "None", first.refresh_token)
+        assert last.refresh_token is not None
+        assert last.refresh_token not in presented
+
+
 async def test_many_concurrent_calls_share_one_refresh(settings: Settings) -> None:
     async with connected_gateway(settings) as h:
         await _account_name(h)
