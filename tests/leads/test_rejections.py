@@ -29,6 +29,7 @@ class Refused:
     status: int = 422
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None  # sent as is instead of `build`'s JSON
+    details: dict[str, str] | None = None  # the exact details, where they are a contract
 
 
 def _with_lead(**changes: Any) -> Callable[[Fields], JSON]:
@@ -69,8 +70,10 @@ def _select(fields: Fields) -> JSON:
 
 
 CASES: dict[str, Refused] = {
-    "body is not an object": Refused(lambda _: [simple_lead(1)]),
-    "no lead": Refused(_without("lead")),
+    "body is not an object": Refused(
+        lambda _: [simple_lead(1)], details={"request": "Request body must be a JSON object"}
+    ),
+    "no lead": Refused(_without("lead"), details={"lead": "Lead object is required"}),
     "lead without a name": Refused(_with_lead(name="")),
     "negative price": Refused(_with_lead(price=-1)),
     "no contact": Refused(_without("contact")),
@@ -116,6 +119,8 @@ async def test_a_refused_request_stores_nothing_and_sends_nothing(
         assert response.status_code == case.status, response.text
         assert response.json()["success"] is False
         assert response.json()["details"], "a refusal names what is wrong"
+        if case.details is not None:
+            assert response.json()["details"] == case.details
         assert await _row_counts(h) == before
         assert await h.requests("/api/v4/leads/unsorted") == []
         assert await unsorted_items(h) == []
