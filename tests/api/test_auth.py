@@ -48,3 +48,12 @@ def test_a_key_without_a_scope_is_refused_with_the_scope_named() -> None:
     principal.require("leads:write")
     with pytest.raises(Forbidden, match="API key lacks scope info:read"):
         principal.require("info:read")
+
+
+def test_the_admin_scope_includes_every_other_scope_and_no_other_scope_includes_admin() -> None:
+    admin = auth.Principal(key_id="k1", name="ops", scopes=frozenset({"admin"}))
+    for scope in auth.SCOPES:
+        admin.require(scope)
+    writer = auth.Principal(key_id="k2", name="site", scopes=frozenset({"leads:write"}))
+    with pytest.raises(Forbidden, match="API key lacks scope admin"):
+        writer.require("admin")

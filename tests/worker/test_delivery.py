@@ -249,6 +249,21 @@ async def test_the_same_idempotency_key_replays_the_first_answer(
         assert len(await all_leads(h)) == 1
 
 
+async def test_a_repeat_gets_the_first_answer_even_after_the_lead_was_delivered(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    # No worker runs while the first request waits, so it is answered "queued".
+    async with connected_gateway(settings, lead_sync_timeout=0.5) as h:
+        headers = {**api_headers, "Idempotency-Key": "order-9"}
+        first = await h.gateway.post(URL, json=simple_lead(1), headers=headers)
+        assert first.status_code == 202
+        assert await deliverer(h).run_once() == 1
+
+        again = await h.gateway.post(URL, json=simple_lead(1), headers=headers)
+        assert (again.status_code, again.json()) == (202, first.json())
+        assert again.headers["Idempotency-Replayed"] == "true"
+
+
 async def test_a_repeat_while_the_first_request_still_waits_answers_from_the_same_delivery(
     settings: Settings, api_headers: dict[str, str]
 ) -> None:
