@@ -1,6 +1,7 @@
 """amogate benchmarks: real processes, `wrk` as the load generator, medians of 3 runs.
 
-    python -m bench.run [--runs 3] [--duration 10] [--only intake,delivery,reads,health,startup]
+    python -m bench.run [--runs 3] [--duration 10]
+                        [--only intake,delivery,reads,health,startup,shared_budget]
 
 Starts the amoCRM sandbox (at amoCRM's default budget of 7 requests/s) and the gateway as real
 processes, connects them through the real OAuth flow, measures, prints a table and writes
@@ -33,7 +34,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from amogate.amocrm.sandbox.config import SandboxConfig
 from amogate.amocrm.sandbox.runner import SandboxServer, free_port
+from amogate.amocrm.sandbox.tokens import make_long_lived_token
 from amogate.connection.limiter import JITTER_S
 
 HERE = Path(__file__).resolve().parent
@@ -398,12 +401,65 @@ def scenario_startup(folder: Path, duration: int) -> Result:
     return {"seconds": seconds}
 
 
+SHARED_BUDGET_GATEWAYS = 3
+
+
+async def fresh_reads(urls: list[str], seconds: float) -> dict[str, int]:
+    """Clients asking every gateway for data fetched from amoCRM on each request."""
+    outcomes = {"ok": 0, "failed": 0}
+    deadline = time.monotonic() + seconds
+    paths = ["/api/v1/info/account", "/api/v1/info/pipelines", "/api/v1/info/lead-fields"]
+
+    async def client(base: str, path: str) -> None:
+        async with httpx.AsyncClient(base_url=base, headers={"X-API-KEY": KEY}, timeout=30) as c:
+            while time.monotonic() < deadline:
+                response = await c.get(path, params={"refresh": "true"})
+                fresh = response.status_code == 200 and response.headers.get("X-Cache") == "MISS"
+                outcomes["ok" if fresh else "failed"] += 1
+
+    await asyncio.gather(*(client(u, p) for u in urls for p in paths for _ in range(2)))
+    return outcomes
+
+
+def scenario_shared_budget(folder: Path, duration: int) -> Result:
+    """Three `amogate serve` processes on one database under reads that each reach amoCRM: how
+    much of amoCRM's budget they use together (they must never exceed it)."""
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}"
+    token = make_long_lived_token(SandboxConfig(public_url=public_url), time.time())
+    with (
+        SandboxServer(
+            port=port, public_url=public_url, long_lived_token=token, rate_limit=RATE_LIMIT
+        ) as sandbox,
+        contextlib.ExitStack() as stack,
+    ):
+        urls = [
+            stack.enter_context(
+                gateway(folder, sandbox, "--no-worker", AMO_LONG_LIVED_TOKEN=token)
+            ).url
+            for _ in range(SHARED_BUDGET_GATEWAYS)
+        ]
+        started = time.monotonic()
+        outcomes = asyncio.run(fresh_reads(urls, duration))
+        elapsed = time.monotonic() - started
+        stats = httpx.get(f"{sandbox.url}/_sandbox/stats").json()
+    calls = sum(n for e, n in stats["by_endpoint"].items() if "/api/v4/" in e)
+    return {
+        "amocrm_calls_per_s": calls / elapsed,
+        "ratio_to_budget": calls / elapsed / RATE_LIMIT,
+        "max_upstream_rps": stats["max_requests_per_second_any"],
+        "upstream_429": stats["rate_limited"],
+        "failed_requests": outcomes["failed"],
+    }
+
+
 SCENARIOS: dict[str, Callable[[Path, int], Result]] = {
     "intake": scenario_intake,
     "delivery": scenario_delivery,
     "reads": scenario_reads,
     "health": scenario_health,
     "startup": scenario_startup,
+    "shared_budget": scenario_shared_budget,
 }
 
 TARGETS = {
@@ -415,6 +471,10 @@ TARGETS = {
     ("delivery", "upstream_429"): ("<=", 0),
     ("reads", "rps"): (">=", 3000),
     ("startup", "seconds"): ("<=", 3),
+    ("shared_budget", "ratio_to_budget"): (">=", 0.7),
+    ("shared_budget", "max_upstream_rps"): ("<=", RATE_LIMIT),
+    ("shared_budget", "upstream_429"): ("<=", 0),
+    ("shared_budget", "failed_requests"): ("<=", 0),
 }
 
 

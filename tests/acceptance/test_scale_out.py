@@ -1,5 +1,7 @@
-"""Scale-out on PostgreSQL: two `amogate serve` instances and one `amogate worker` share one
-database in front of one amoCRM (the sandbox, at amoCRM's budget of 7 requests/s)."""
+"""Scale-out on PostgreSQL: two `amogate serve --no-worker` instances take the leads and two
+standalone `amogate worker` processes deliver them, all sharing one database in front of one
+amoCRM (the sandbox, at amoCRM's budget of 7 requests/s). Every lead is delivered by one of
+the standalone workers, exactly once."""
 
 from __future__ import annotations
 
@@ -13,10 +15,13 @@ import httpx
 import pytest
 
 from amogate.amocrm.sandbox.runner import SandboxServer
+from amogate.storage import deliveries
+from amogate.storage.db import Database
 from tests.conftest import TEST_API_KEY
 from tests.support.processes import (
     connect_through_browser_flow,
     gateway_env,
+    log_events,
     run_amogate,
     running_gateway,
     running_worker,
@@ -68,7 +73,22 @@ def _unsorted_source_uids(sandbox_url: str, token: str) -> list[str]:
             page += 1
 
 
-def test_two_instances_and_a_worker_deliver_each_lead_once_within_the_budget(
+async def _unsettled(database_url: str) -> int:
+    """Deliveries still queued, being sent or waiting for a retry."""
+    db = Database(database_url)
+    try:
+        async with db.read() as conn:
+            counts = await deliveries.count_by_status(conn)
+    finally:
+        await db.dispose()
+    return sum(n for status, n in counts.items() if status not in deliveries.TERMINAL)
+
+
+def _delivered_by(log: Path) -> int:
+    return sum(1 for e in log_events(log) if e.get("event") == "delivery.delivered")
+
+
+def test_two_instances_and_two_workers_deliver_each_lead_once_within_the_budget(
     tmp_path: Path, postgres_url: str
 ) -> None:
     env = {
@@ -83,13 +103,14 @@ def test_two_instances_and_a_worker_deliver_each_lead_once_within_the_budget(
     assert upgrade.returncode == 0, upgrade.stderr
     viewer = "scale-out-viewer-token"
     # Access tokens live 4 s and leads arrive in waves over ~20 s, so the run crosses several
-    # refreshes, made by whichever of the three processes needs the token first.
+    # refreshes, made by whichever of the four processes needs the token first.
     with SandboxServer(rate_limit=7, access_token_ttl=4, long_lived_token=viewer) as sandbox:
         env["AMO_BASE_URL"] = sandbox.url
         with (
-            running_gateway(tmp_path, log_name="a.log", environment=env) as first,
-            running_gateway(tmp_path, log_name="b.log", environment=env) as second,
-            running_worker(tmp_path, **env),
+            running_gateway(tmp_path, "--no-worker", log_name="a.log", environment=env) as first,
+            running_gateway(tmp_path, "--no-worker", log_name="b.log", environment=env) as second,
+            running_worker(tmp_path, "worker1.log", **env) as worker1,
+            running_worker(tmp_path, "worker2.log", **env) as worker2,
         ):
             connect_through_browser_flow(first, sandbox.url)
 
@@ -102,23 +123,23 @@ def test_two_instances_and_a_worker_deliver_each_lead_once_within_the_budget(
                         _send_leads(second, "B", start, LEADS_PER_WAVE),
                     ):
                         statuses += batch
-                    await asyncio.sleep(3)
+                    await asyncio.sleep(3)  # spreads the load over several token lifetimes
                 return statuses
 
             statuses = asyncio.run(waves())
             assert Counter(statuses).keys() <= {200, 202}, Counter(statuses)
             expected = 2 * WAVES * LEADS_PER_WAVE
             deadline = time.monotonic() + 120
-            while True:
-                uids = _unsorted_source_uids(sandbox.url, viewer)
-                if len(uids) >= expected or time.monotonic() > deadline:
-                    break
-                time.sleep(1)
-            # Let any straggling (duplicate) deliveries land before counting.
-            time.sleep(3)
-            uids = _unsorted_source_uids(sandbox.url, viewer)
-            stats = httpx.get(f"{sandbox.url}/_sandbox/stats").json()
+            while asyncio.run(_unsettled(postgres_url)) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert asyncio.run(_unsettled(postgres_url)) == 0, "the queue never emptied"
+        # Counted once the queue is empty and every process has exited: no send is in flight.
+        uids = _unsorted_source_uids(sandbox.url, viewer)
+        stats = httpx.get(f"{sandbox.url}/_sandbox/stats").json()
+        delivered = _delivered_by(worker1) + _delivered_by(worker2)
     assert len(uids) == expected
+    # The standalone workers delivered every lead (the instances run no worker).
+    assert delivered == expected
     assert len(set(uids)) == expected, "a lead was delivered twice"
     assert stats["unsorted_duplicate_source_uids"] == 0
     assert stats["rate_limited"] == 0, "amoCRM answered 429"

@@ -302,3 +302,74 @@ def test_str_and_repr_are_short_and_name_the_status() -> None:
 
     assert str(error) == "amoCRM 402: Payment required"
     assert repr(error) == "AmoPaymentError(status=402, detail='Payment required')"
+
+
+# status -> (error type, detail) for an answer whose body is a problem+json saying "Nope".
+BY_STATUS: dict[int, tuple[type[AmoError], str]] = {
+    401: (AmoAuthError, "Nope"),
+    402: (AmoPaymentError, "Nope"),
+    403: (AmoBlockedError, "Nope"),
+    404: (AmoNotFoundError, "Nope"),
+    408: (AmoTimeoutError, "Nope"),
+    409: (AmoPermanentError, "Nope"),
+    429: (AmoRateLimitedError, "Nope"),
+    500: (AmoTransientError, "Nope"),
+    502: (AmoUnavailableError, "Nope"),
+    503: (AmoUnavailableError, "Nope"),
+    504: (AmoTimeoutError, "Nope"),
+}
+
+
+@pytest.mark.parametrize("status", BY_STATUS)
+def test_every_error_status_keeps_its_status_detail_and_body(status: int) -> None:
+    response = problem(status, "Nope")
+    error = error_from_response(response)
+    kind, detail = BY_STATUS[status]
+    assert type(error) is kind
+    assert (error.status, error.detail) == (status, detail)
+    assert error.body_excerpt == response.text
+
+
+@pytest.mark.parametrize("status", [429, 502, 503])
+def test_retry_after_is_kept_where_amocrm_may_send_it(status: int) -> None:
+    response = httpx.Response(status, headers={"Retry-After": "12"}, text="busy")
+    error = error_from_response(response)
+    assert isinstance(error, AmoTransientError)
+    assert error.retry_after == 12
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "detail"),
+    [(204, AmoNotFoundError, "no content"), (200, AmoUnavailableError, "unreadable answer")],
+)
+def test_a_success_without_the_expected_body_is_an_error_with_its_status(
+    status: int, kind: type[AmoError], detail: str
+) -> None:
+    response = httpx.Response(status, text="" if status == 204 else "<html>proxy</html>")
+    error = error_from_response(response)
+    assert type(error) is kind
+    assert (error.status, error.detail) == (status, detail)
+    assert error.body_excerpt == (None if status == 204 else "<html>proxy</html>")
+
+
+def test_a_300_is_not_mistaken_for_a_success() -> None:
+    assert type(error_from_response(httpx.Response(300, text="moved"))) is AmoPermanentError
+
+
+@pytest.mark.parametrize(
+    ("hint", "kind"), [("revoked", AmoRefreshRevokedError), (None, AmoAuthError)]
+)
+def test_the_token_endpoint_keeps_status_and_body(hint: str | None, kind: type[AmoError]) -> None:
+    body = {"error": "invalid_grant", "hint": hint} if hint else {"error": "invalid_client"}
+    response = httpx.Response(401, json=body)
+    error = error_from_response(response, oauth=True)
+    assert type(error) is kind
+    assert error.status == 401
+    assert error.body_excerpt == response.text
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_in_the_json_body_counts_when_there_is_no_header(status: int) -> None:
+    error = error_from_response(httpx.Response(status, json={"retry_after": 9}))
+    assert isinstance(error, AmoTransientError)
+    assert error.retry_after == 9

@@ -166,8 +166,13 @@ async def test_the_403_cool_down_is_configurable() -> None:
     time = FakeTime()
     lim = limiter(time, block_cooldown_s=10)
     await lim.report_blocked()
-    time.now += 10
 
+    time.now += 9.5
+    with pytest.raises(AmoBlockedError) as caught:
+        await lim.acquire()
+    assert caught.value.blocked_for == pytest.approx(0.5)
+
+    time.now += 0.5
     await lim.acquire()
 
 
@@ -177,8 +182,9 @@ def test_nonsense_settings_are_refused(rate: float, burst: int | None) -> None:
         TokenBucketLimiter(rate, burst)
 
 
-async def test_no_limiter_never_waits() -> None:
+async def test_no_limiter_never_waits_nor_blocks() -> None:
     lim = NoLimiter()
     await lim.report_blocked()
     await lim.report_rate_limited(5)
-    await lim.acquire()
+    # Completes at once: no pause, no cool-down (it has no clock to wait on).
+    await asyncio.wait_for(lim.acquire(), timeout=1)

@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import update
 
 from amogate.amocrm.errors import AmoAuthError, AmoTransientError
+from amogate.connection.service import AmoConnection
 from amogate.settings import Settings
 from amogate.storage import accounts
+from amogate.storage.db import Database
+from amogate.storage.tables import amo_accounts
 from tests.connection.support import FakeClock, oauth_stats, presented_refresh_tokens, statuses
+from tests.ops.support import migrated
 from tests.support.gateway import Harness, connected_gateway
 
 
@@ -56,6 +62,24 @@ async def test_a_401_refreshes_once_and_repeats_the_call(settings: Settings) -> 
         assert (await oauth_stats(h))["refreshes_ok"] == 1
         assert after.refresh_token != before.refresh_token
         assert (await statuses(h, "/api/v4/account"))[-2:] == [401, 200]
+
+
+async def test_each_refresh_keeps_the_new_refresh_token_for_the_next_one(
+    settings: Settings,
+) -> None:
+    async with connected_gateway(settings) as h:
+        first = await _stored(h)
+        for _ in range(2):
+            await h.sandbox.post("/_sandbox/expire-tokens", json={})
+            assert await _account_name(h)
+        last = await _stored(h)
+
+        presented = await presented_refresh_tokens(h)
+        assert (await oauth_stats(h))["refreshes_ok"] == 2
+        assert presented[0] == first.refresh_token
+        assert presented[1] not in (None, "None", first.refresh_token)
+        assert last.refresh_token is not None
+        assert last.refresh_token not in presented
 
 
 async def test_many_concurrent_calls_share_one_refresh(settings: Settings) -> None:
@@ -184,3 +208,42 @@ async def test_a_refresh_that_fails_before_expiry_keeps_using_the_current_token(
         assert after.access_token == before.access_token
         assert after.state == accounts.CONNECTED
         assert len(await h.requests("/oauth2/access_token")) >= 2  # exchange + the failed try
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("trigger", ["401", "expiry"])
+async def test_two_processes_refreshing_at_once_on_postgresql_present_one_refresh_token(
+    settings: Settings, postgres_url: str, trigger: str
+) -> None:
+    """Two engines on one PostgreSQL database are two gateway processes. amoCRM's token
+    endpoint answers slowly, so both refreshes are in flight together: only the row lock
+    (`SELECT ... FOR UPDATE`) keeps the second from presenting the same refresh token, and the
+    second then uses the first one's tokens instead of refreshing again."""
+    await migrated(postgres_url)
+    async with connected_gateway(settings, database_url=postgres_url) as h:
+        other_db = Database(postgres_url)
+        other = AmoConnection.create(h.amo.settings, other_db, transport=h.amo.transport)
+        try:
+            old = await h.amo.tokens.access_token()
+            await h.fault("slow", 30, path_prefix="/oauth2/", delay_s=1.0)
+            if trigger == "401":
+                calls = [m.tokens.refresh_after_401(old) for m in (h.amo, other)]
+            else:  # both find the token about to expire
+                async with h.app.state.database.transaction() as conn:
+                    await conn.execute(
+                        update(amo_accounts).values(access_expires_at=datetime.now(UTC))
+                    )
+                for manager in (h.amo.tokens, other.tokens):
+                    manager.forget_cache()
+                calls = [m.tokens.access_token() for m in (h.amo, other)]
+            tokens = await asyncio.gather(*calls)
+        finally:
+            await h.clear_faults()
+            await other.stop()
+            await other_db.dispose()
+
+        presented = await presented_refresh_tokens(h)
+        assert (len(presented), len(set(presented))) == (1, 1), "a refresh token went twice"
+        stats = await oauth_stats(h)
+        assert (stats["refreshes_ok"], stats["refresh_reused_in_grace"]) == (1, 0)
+        assert tokens[0] == tokens[1] == (await _stored(h)).access_token != old

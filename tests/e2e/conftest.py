@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.ci import unavailable
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
@@ -47,10 +49,7 @@ def _missing() -> str | None:
 def browser() -> Iterator[Browser]:
     reason = _missing()
     if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI must run the browser tests)")
-        print(f"\nSKIP browser tests: {reason}")
-        pytest.skip(reason)
+        unavailable(reason)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

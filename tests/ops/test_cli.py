@@ -162,7 +162,6 @@ def test_check_on_a_fresh_sqlite_folder_creates_nothing_and_says_serve_will(
 
 
 def test_check_says_serve_migrates_an_older_sqlite_schema(tmp_path: Path) -> None:
-    from amogate.storage import migrate
 
     database = tmp_path / "old.db"
     empty = sqlite3.connect(database)

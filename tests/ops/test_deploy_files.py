@@ -10,8 +10,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from tests.support.ci import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -136,9 +137,7 @@ def test_the_readme_gives_the_units_install_steps() -> None:
 def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
-        reason = "systemd-analyze is not installed (Debian package: systemd)"
-        print(f"\nSKIP {reason}")
-        pytest.skip(reason)
+        unavailable("systemd-analyze is not installed (Debian package: systemd)")
     # verify checks that ExecStart's program exists: point it at a stand-in of the venv's one.
     program = tmp_path / "opt/amogate/venv/bin/amogate"
     program.parent.mkdir(parents=True)

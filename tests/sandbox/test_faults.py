@@ -63,7 +63,12 @@ async def test_timeout_answers_late_when_the_fault_is_lifted(
 
     await fault(sandbox, mode="timeout", duration_s=30)
     pending = asyncio.ensure_future(sandbox.get("/api/v4/account", headers=auth, timeout=5))
-    await asyncio.sleep(0.1)
+    for _ in range(500):  # until the request has met the fault (and hangs there)
+        if state.faults.injected:
+            break
+        await asyncio.sleep(0.01)
+    assert state.faults.injected == 1
+    await asyncio.sleep(0.05)  # room for a wrong early answer to arrive
     assert not pending.done()
 
     state.faults.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -146,22 +148,50 @@ def connect_through_browser_flow(
         answer.raise_for_status()
 
 
+def log_events(path: Path) -> list[dict[str, Any]]:
+    """The JSON log lines (LOG_FORMAT=json) a process has written so far."""
+    events = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue  # a line still being written
+    return events
+
+
+def wait_for_event(
+    path: Path, event: str, *, process: subprocess.Popen[bytes], timeout: float = 30.0
+) -> dict[str, Any]:
+    """Poll a process's JSON log until it logs `event`; fail fast if the process exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in log_events(path) if e.get("event") == event]
+        if found:
+            return found[0]
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with {process.returncode} before logging {event}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {event} in {path} after {timeout} s")
+        time.sleep(0.05)
+
+
 @contextmanager
-def running_worker(tmp_path: Path, log_name: str = "worker.log", **env: str) -> Iterator[None]:
-    """`amogate worker` as a real process."""
-    log = (tmp_path / log_name).open("ab")
+def running_worker(tmp_path: Path, log_name: str = "worker.log", **env: str) -> Iterator[Path]:
+    """`amogate worker` as a real process, yielded once its delivery loop has started (it logged
+    `worker.started`); yields its JSON log (at INFO: a `delivery.delivered` per lead it sent)."""
+    path = tmp_path / log_name
+    log = path.open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "amogate", "worker"],
-        env=gateway_env(tmp_path, **env),
+        env=gateway_env(tmp_path, **{"LOG_LEVEL": "INFO", **env}),
         cwd=tmp_path,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
-        time.sleep(0.5)
-        if process.poll() is not None:
-            raise RuntimeError(f"worker exited with {process.returncode}")
-        yield
+        wait_for_event(path, "worker.started", process=process)
+        yield path
     finally:
         process.terminate()
         try:

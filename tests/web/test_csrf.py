@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from amogate.storage import api_keys
 from amogate.storage.db import Database
@@ -35,14 +36,34 @@ async def test_a_form_without_the_token_is_refused(
 
 
 @pytest.mark.parametrize(("path", "data"), FORMS)
-async def test_a_form_with_another_sessions_token_is_refused(
-    signed_in: httpx.AsyncClient, admin_client: httpx.AsyncClient, path: str, data: dict[str, str]
+async def test_a_form_with_a_forged_token_is_refused(
+    signed_in: httpx.AsyncClient, path: str, data: dict[str, str]
 ) -> None:
     mine = await form_token(signed_in, "/admin")
     # Change the last character (to one it surely is not) so the token is always wrong.
     forged = mine[:-1] + ("y" if mine.endswith("x") else "x")
     response = await signed_in.post(path, data={**data, "csrf": forged})
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize(("path", "data"), FORMS)
+async def test_a_form_with_another_sessions_token_is_refused(
+    signed_in: httpx.AsyncClient, admin_app: FastAPI, path: str, data: dict[str, str]
+) -> None:
+    """A second operator (another browser) signed in at the same time: their valid token is
+    no good in this session."""
+    transport = httpx.ASGITransport(app=admin_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as other:
+        assert (await sign_in(other)).status_code == 303
+        theirs = await form_token(other, "/admin")
+        assert theirs != await form_token(signed_in, "/admin")
+        response = await signed_in.post(path, data={**data, "csrf": theirs})
+        assert response.status_code == 403
+        # The token is genuine: in its own session it is accepted.
+        accepted = await other.post(
+            "/admin/keys", data={"name": "x", "scopes": "leads:write", "csrf": theirs}
+        )
+        assert accepted.status_code == 201
 
 
 async def test_a_refused_form_changes_nothing(signed_in: httpx.AsyncClient) -> None:

@@ -135,11 +135,26 @@ async def test_retry_all_failed_requeues_every_failed_delivery(
         for n in range(2):
             body = lead(f"Refused {n}")
             assert (await h.gateway.post(LEADS, json=body, headers=api_headers)).status_code == 422
+        async with h.app.state.database.read() as conn:
+            failed = [d.id for d in await store.list_deliveries(conn, status=store.FAILED)]
+        assert len(failed) == 2
         token = await form_token(h.gateway, "/admin/deliveries")
         response = await h.gateway.post("/admin/deliveries/retry-failed", data={"csrf": token})
         assert response.headers["location"] == "/admin/deliveries?done=requeued_many&count=2"
         page = await h.gateway.get(response.headers["location"])
         assert "2 failed deliveries are queued again." in page.text
+        # Not only the message: both leads go out again and now reach amoCRM.
+        for delivery_id in failed:
+            await wait_for_status(h, delivery_id, "delivered")
+        names = {item["name"] for item in await _api_leads(h)}
+        assert {"Refused 0", "Refused 1"} <= names
+
+
+async def _api_leads(h: Harness) -> list[dict[str, Any]]:
+    response = await h.sandbox_api("GET", "/api/v4/leads?limit=250")
+    response.raise_for_status()
+    leads: list[dict[str, Any]] = response.json()["_embedded"]["leads"]
+    return leads
 
 
 async def test_a_delivered_lead_cannot_be_sent_twice_from_the_page(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from amogate.amocrm.errors import AmoPermanentError, FieldError, ItemValidationErrors
 from amogate.leads import mapping
@@ -22,6 +24,7 @@ from tests.leads.helpers import (
     simple_lead,
     unsorted_items,
 )
+from tests.ops.support import issue_key, migrated
 from tests.support.gateway import Harness, connected_gateway
 
 QUEUE_ONLY: dict[str, Any] = {"lead_sync_timeout": 0, "delivery_retry_base_seconds": 0.2}
@@ -217,6 +220,33 @@ async def test_without_authorization_leads_wait_without_burning_attempts(
         assert await unsorted_items_count(h) == 0
 
 
+async def test_a_403_waits_for_the_cool_down_without_spending_an_attempt(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, **QUEUE_ONLY) as h:
+        [delivery_id] = await queue(h, [simple_lead(1)], api_headers)
+        await h.fault("403", 60, path_prefix="/api/v4/leads/unsorted")
+        worker = deliverer(h)
+        assert await worker.run_once() == 1
+
+        record = await delivery(h, delivery_id, api_headers)
+        budget = await h.amo.limiter.state()
+        assert budget is not None
+        assert budget.total_403 == 1
+        cool_down_ends = datetime.fromtimestamp(budget.blocked_until, UTC)
+        next_attempt = datetime.fromisoformat(record["next_attempt_at"])
+        assert record["status"] == "retrying"
+        assert record["attempts_count"] == 0  # a 403 is the account's problem, not the lead's
+        assert [(a["step"], a["outcome"], a["http_status"]) for a in record["attempts"]] == [
+            ("form", "blocked", 403)
+        ]
+        assert next_attempt >= cool_down_ends > utcnow() + timedelta(seconds=500)
+        # Until then no worker takes the lead again, whatever its clock says about backoff.
+        worker.clock = lambda: next_attempt - timedelta(seconds=1)
+        assert await worker.run_once() == 0
+        assert len(await h.requests("/api/v4/leads/unsorted")) == 1
+
+
 async def unsorted_items_count(h: Harness) -> int:
     return int((await stats(h))["entities"]["unsorted"])
 
@@ -234,13 +264,59 @@ async def test_the_same_idempotency_key_replays_the_first_answer(
         assert "Idempotency-Replayed" not in first.headers
         other = await h.gateway.post(URL, json=simple_lead(2), headers=headers)
         assert other.status_code == 409
-        assert other.json()["success"] is False
-        await asyncio.sleep(0.3)
+        assert other.json() == {
+            "success": False,
+            "error": "Idempotency-Key was already used with a different request",
+            "details": {"Idempotency-Key": "Use a new key for a different request"},
+        }
+        # One delivery row, already delivered: nothing else can reach amoCRM later.
+        async with h.app.state.database.read() as conn:
+            assert [d.status for d in await store.list_deliveries(conn)] == [store.DELIVERED]
         assert len(await unsorted_items(h)) == 1
         assert len(await all_leads(h)) == 1
 
 
-async def test_idempotency_keys_are_scoped_to_the_api_key(
+async def test_a_repeat_gets_the_first_answer_even_after_the_lead_was_delivered(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    # No worker runs while the first request waits, so it is answered "queued".
+    async with connected_gateway(settings, lead_sync_timeout=0.5) as h:
+        headers = {**api_headers, "Idempotency-Key": "order-9"}
+        first = await h.gateway.post(URL, json=simple_lead(1), headers=headers)
+        assert first.status_code == 202
+        assert await deliverer(h).run_once() == 1
+
+        again = await h.gateway.post(URL, json=simple_lead(1), headers=headers)
+        assert (again.status_code, again.json()) == (202, first.json())
+        assert again.headers["Idempotency-Replayed"] == "true"
+
+
+async def test_a_repeat_while_the_first_request_still_waits_answers_from_the_same_delivery(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, background=True, lead_sync_timeout=10) as h:
+        await h.fault("slow", 30, path_prefix="/api/v4/leads/unsorted", delay_s=1.0)
+        headers = {**api_headers, "Idempotency-Key": "order-7"}
+        first = asyncio.create_task(h.gateway.post(URL, json=simple_lead(1), headers=headers))
+        database = h.app.state.database
+        for _ in range(200):  # until the first request's lead is stored (it is now waiting)
+            async with database.read() as conn:
+                if await store.list_deliveries(conn):
+                    break
+            await asyncio.sleep(0.02)
+        assert not first.done()
+
+        again = await h.gateway.post(URL, json=simple_lead(1), headers=headers)
+        first_answer = await first
+
+        assert (first_answer.status_code, again.status_code) == (200, 200)
+        assert again.json() == first_answer.json()
+        assert again.json()["data"]["status"] == "delivered"
+        assert again.headers["Idempotency-Replayed"] == "true"
+        assert len(await unsorted_items(h)) == 1
+
+
+async def test_concurrent_repeats_of_one_idempotency_key_make_one_delivery(
     settings: Settings, api_headers: dict[str, str]
 ) -> None:
     async with connected_gateway(settings, **QUEUE_ONLY) as h:
@@ -253,6 +329,32 @@ async def test_idempotency_keys_are_scoped_to_the_api_key(
         assert len(ids) == 1
         async with h.app.state.database.read() as conn:
             assert len(await store.list_deliveries(conn)) == 1
+
+
+@pytest.mark.parametrize("same_body", [False, True], ids=["different bodies", "same body"])
+async def test_idempotency_keys_are_scoped_to_the_api_key(
+    settings: Settings, same_body: bool
+) -> None:
+    """Two sites (two API keys) that happen to pick the same Idempotency-Key each get their
+    own lead: one site's key never answers 409 to, or swallows, another site's lead."""
+    await migrated(settings.database_url)
+    shop, _ = await issue_key(settings.database_url, "shop", ["leads:write", "deliveries:read"])
+    blog, _ = await issue_key(settings.database_url, "blog", ["leads:write", "deliveries:read"])
+    async with connected_gateway(settings, background=True, lead_sync_timeout=5) as h:
+        answers = [
+            await h.gateway.post(
+                URL,
+                json=simple_lead(1 if same_body else n),
+                headers={"X-API-KEY": key, "Idempotency-Key": "order-1"},
+            )
+            for n, key in enumerate([shop, blog], start=1)
+        ]
+
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        assert ["Idempotency-Replayed" in a.headers for a in answers] == [False, False]
+        lead_ids = {a.json()["data"]["lead_id"] for a in answers}
+        assert len(lead_ids) == 2
+        assert {lead["id"] for lead in await all_leads(h)} == lead_ids
 
 
 async def test_an_unknown_delivery_is_404(settings: Settings, api_headers: dict[str, str]) -> None:

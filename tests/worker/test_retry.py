@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amogate.worker.retry import RetryPolicy
+from amogate.worker.retry import Decision, Outcome, RetryPolicy
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 POLICY = RetryPolicy()
@@ -95,3 +95,35 @@ def test_a_403_cool_down_longer_than_the_default_is_respected() -> None:
 def test_a_policy_with_a_cap_below_its_base_is_refused() -> None:
     with pytest.raises(ValueError, match="base_delay"):
         RetryPolicy(base_delay=10, max_delay=1)
+
+
+# outcome -> the whole decision at attempt 3 (backoff with middle jitter: 20 s).
+DECISIONS = {
+    "permanent": Decision(None, True, "amoCRM rejected the data"),
+    "auth": Decision(NOW + timedelta(seconds=60), False, "waiting for reauthorization"),
+    "blocked": Decision(NOW + timedelta(seconds=600), False, "amoCRM refused access (403)"),
+    "payment": Decision(NOW + timedelta(seconds=3600), False, "amoCRM account needs payment"),
+    "transient": Decision(NOW + timedelta(seconds=20), True, "will retry"),
+    "rate_limited": Decision(NOW + timedelta(seconds=20), True, "will retry"),
+}
+
+
+@pytest.mark.parametrize("outcome", DECISIONS)
+def test_each_outcome_gets_its_whole_decision(outcome: Outcome) -> None:
+    decision = POLICY.decide(outcome, attempt=3, now=NOW, give_up_at=LATER, rand=middle)
+    assert decision == DECISIONS[outcome]
+
+
+@pytest.mark.parametrize("outcome", ["transient", "rate_limited"])
+def test_past_the_deadline_a_retryable_failure_gives_up_and_says_why(outcome: Outcome) -> None:
+    decision = POLICY.decide(outcome, attempt=9, now=LATER, give_up_at=LATER, rand=middle)
+    assert decision == Decision(None, True, "gave up: amoCRM did not accept the lead in time")
+
+
+def test_short_waits_are_not_rounded_up() -> None:
+    """Tiny delays stay tiny: nothing adds a hidden one-second floor."""
+    quick = RetryPolicy(base_delay=0.2, jitter=0.0, blocked_wait=0.5)
+    retry = quick.decide("transient", attempt=1, now=NOW, give_up_at=LATER, rand=middle)
+    blocked = quick.decide("blocked", attempt=1, now=NOW, give_up_at=LATER, rand=middle)
+    assert retry.retry_at == NOW + timedelta(seconds=0.2)
+    assert blocked.retry_at == NOW + timedelta(seconds=0.5)

@@ -42,7 +42,7 @@ async def read_json(request: Request) -> Any:
         raise InvalidJSON(details={"json_error": _TOO_DEEP})
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidJSON(details={"json_error": _json_error_text(exc)}) from None
     except RecursionError:  # belt and braces: the scan above should have caught it
         raise InvalidJSON(details={"json_error": _TOO_DEEP}) from None

@@ -470,9 +470,9 @@ async def erase_personal_data(
     conn: AsyncConnection, *, delivered_before: datetime, now: datetime, limit: int
 ) -> int:
     """Erase the personal data of up to `limit` leads delivered before `delivered_before`: the
-    stored request (names, phones, emails, comment) in its normalised and its received form, the names shown in lists, and amoCRM's
-    answers kept with the row and its attempts (they may echo the data). Ids, status, times
-    and attempt outcomes stay. Returns how many were erased."""
+    stored request (names, phones, emails, comment) as received and normalised, the names shown
+    in lists, and amoCRM's answers kept with the row and its attempts (they may echo the data).
+    Ids, status, times and attempt outcomes stay. Returns how many were erased."""
     ids = [
         row.id
         for row in await conn.execute(
