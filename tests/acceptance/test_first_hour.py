@@ -318,18 +318,25 @@ def test_a_refused_preflight_answers_in_the_envelope_and_logs_what_would_allow_i
 
 
 def _callback_with_consent(url: str, sandbox_url: str, lang: str | None = None) -> httpx.Response:
-    consent = httpx.get(f"{url}/oauth/authorize").headers["location"]
-    query = parse_qs(urlsplit(consent).query)
-    code = httpx.post(
-        f"{sandbox_url}/_sandbox/authorize",
-        json={"client_id": query["client_id"][0], "state": query["state"][0]},
-    ).json()["code"]
-    cookies = {"amogate_lang": lang} if lang else None
-    return httpx.get(
-        f"{url}/oauth/callback",
-        params={"code": code, "state": query["state"][0], "referer": urlsplit(sandbox_url).netloc},
-        cookies=cookies,
-    )
+    """The operator connects (the admin key starts it; the state cookie goes back with the
+    callback, as a browser would send it) and consents in the sandbox."""
+    with httpx.Client(base_url=url) as browser:
+        consent = browser.get("/oauth/authorize", headers=HEADERS).headers["location"]
+        query = parse_qs(urlsplit(consent).query)
+        code = httpx.post(
+            f"{sandbox_url}/_sandbox/authorize",
+            json={"client_id": query["client_id"][0], "state": query["state"][0]},
+        ).json()["code"]
+        if lang:
+            browser.cookies.set("amogate_lang", lang)
+        return browser.get(
+            "/oauth/callback",
+            params={
+                "code": code,
+                "state": query["state"][0],
+                "referer": urlsplit(sandbox_url).netloc,
+            },
+        )
 
 
 def test_a_wrong_client_secret_is_answered_with_the_settings_to_check(

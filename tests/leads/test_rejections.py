@@ -1,9 +1,10 @@
 """Every request the intake refuses changes nothing: no delivery, attempt or idempotency row,
 nothing sent to amoCRM — whichever rule refused it.
 
-The cases are one table: a rule that refuses a request gets a row here. Each row builds its
-body from the account's lead fields (so it can name real fields and options) and may add
-headers; `status` is what the gateway answers.
+The cases are one table: a rule that refuses a request gets a row here. Only a form developer's
+mistakes are refused (SPEC §11); a visitor's flaws are warnings (tests/leads/test_soft_intake.py).
+Each row builds its body from the account's lead fields and may add headers; `status` is what
+the gateway answers and `details`, where given, the exact original texts.
 """
 
 from __future__ import annotations
@@ -56,40 +57,33 @@ def _without(key: str) -> Callable[[Fields], JSON]:
     return lambda _: {k: v for k, v in simple_lead(1).items() if k != key}
 
 
-def _custom_fields(make: Callable[[Fields], list[JSON]]) -> Callable[[Fields], JSON]:
-    def build(fields: Fields) -> JSON:
-        body = simple_lead(1)
-        body["lead"]["custom_fields"] = make(fields)
-        return body
-
-    return build
-
-
-def _select(fields: Fields) -> JSON:
-    return next(f for f in fields if f["type"] == "select")
-
-
 CASES: dict[str, Refused] = {
     "body is not an object": Refused(
         lambda _: [simple_lead(1)], details={"request": "Request body must be a JSON object"}
     ),
     "no lead": Refused(_without("lead"), details={"lead": "Lead object is required"}),
-    "lead without a name": Refused(_with_lead(name="")),
-    "negative price": Refused(_with_lead(price=-1)),
-    "no contact": Refused(_without("contact")),
-    "empty contact": Refused(_with_contact({})),
-    "phone without digits": Refused(_with_contact({"name": "Ali", "phone": "call me"})),
-    "invalid email": Refused(_with_contact({"name": "Ali", "email": "not-an-email"})),
-    "invalid ip": Refused(_with(ip="999.1.1.1")),
-    "custom field without a value": Refused(_custom_fields(lambda f: [{"field_id": 1}])),
-    "unknown field name": Refused(
-        _custom_fields(lambda f: [{"field_name": "No such field", "value": "x"}])
+    "empty lead": Refused(_with(lead={}), details={"lead": "Lead object is required"}),
+    "lead is not an object": Refused(
+        _with(lead="Divan"), details={"lead": "Lead object is required"}
     ),
-    "unknown option label": Refused(
-        _custom_fields(lambda f: [{"field_id": _select(f)["id"], "enum": "Platinum"}])
+    "lead without a name": Refused(
+        _with_lead(name=""), details={"lead.name": "Lead name is required"}
+    ),
+    "lead name of blanks": Refused(
+        _with_lead(name="   "), details={"lead.name": "Lead name is required"}
+    ),
+    "no contact": Refused(_without("contact"), details={"contact": "Contact object is required"}),
+    "empty contact": Refused(_with_contact({}), details={"contact": "Contact object is required"}),
+    "contact is not an object": Refused(
+        _with_contact("Ali"), details={"contact": "Contact object is required"}
+    ),
+    "no way to reach the person": Refused(
+        _with_contact({"name": " ", "phone": "", "city": "Toshkent"}),
+        details={"contact": "At least one contact field (name, phone, email) is required"},
     ),
     "empty Idempotency-Key": Refused(lambda _: simple_lead(1), headers={"Idempotency-Key": " "}),
     "malformed JSON": Refused(lambda _: None, status=400, raw=b'{"lead": '),
+    "JSON nested too deep": Refused(lambda _: None, status=400, raw=b"[" * 100_000),
 }
 
 

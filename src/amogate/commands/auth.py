@@ -256,7 +256,10 @@ def refresh() -> None:
 @app.command("export")
 def export(
     path: Annotated[
-        Path, typer.Argument(help="Where to write tokens.json, e.g. storage/tokens.json.")
+        Path,
+        typer.Argument(
+            metavar="PATH", help="Where to write tokens.json, e.g. storage/tokens.json."
+        ),
     ],
 ) -> None:
     """Write the current token pair in the original gateway's tokens.json format.
