@@ -16,7 +16,7 @@ from amogate.amocrm.errors import (
     AmoTransientError,
     AmoUnavailableError,
 )
-from amogate.amocrm.models import NoteResult, UnsortedResult
+from amogate.amocrm.models import ComplexResult, NoteResult, UnsortedResult, UpdateResult
 from amogate.amocrm.ratelimit import TokenBucketLimiter
 from tests.amocrm.helpers import BASE_URL, FakeTime, Recorder, html, make_client, problem
 
@@ -364,3 +364,182 @@ async def test_the_client_closes_its_connection_pool() -> None:
 def test_base_url_must_be_absolute() -> None:
     with pytest.raises(ValueError, match="scheme"):
         AmoClient("mycompany.amocrm.ru", auth=httpx.BasicAuth("a", "b"))
+
+
+# --- contacts, complex leads, users -------------------------------------------------------------
+
+
+async def test_complex_answers_a_bare_array_with_request_id_lists_and_merged() -> None:
+    answer = httpx.Response(
+        200,
+        json=[
+            {"id": 10, "contact_id": 20, "company_id": None, "request_id": ["d1"], "merged": False},
+            {
+                "id": 11,
+                "contact_id": 21,
+                "company_id": 30,
+                "request_id": ["1", "2"],
+                "merged": True,
+            },
+        ],
+    )
+    server = Recorder(answer)
+    async with make_client(server) as client:
+        results = await client.create_leads_complex(
+            [{"name": "a", "request_id": "d1"}, {"name": "b"}]
+        )
+
+    assert results == [
+        ComplexResult(("d1",), 10, 20, None, merged=False),
+        ComplexResult(("1", "2"), 11, 21, 30, merged=True),
+    ]
+    request = server.requests[0]
+    assert (request.method, request.url.path) == ("POST", "/api/v4/leads/complex")
+    assert [item["request_id"] for item in json.loads(request.content)] == ["d1", "1"]
+
+
+@pytest.mark.parametrize("count", [0, 51])
+async def test_complex_refuses_an_empty_batch_or_more_than_50_leads_before_sending(
+    count: int,
+) -> None:
+    server = Recorder(httpx.Response(200, json=[]))
+    async with make_client(server) as client:
+        with pytest.raises(ValueError, match=r"nothing to send|at most 50"):
+            await client.create_leads_complex([{"name": str(i)} for i in range(count)])
+
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, json={"_embedded": {"leads": [{"id": 1}]}}),
+        httpx.Response(200, text="<html><title>Bad Gateway</title></html>"),
+    ],
+)
+async def test_a_complex_answer_that_is_not_an_array_is_an_unknown_outcome(
+    answer: httpx.Response,
+) -> None:
+    async with make_client(Recorder(answer)) as client:
+        with pytest.raises(AmoUnavailableError) as caught:
+            await client.create_leads_complex([{"name": "a"}])
+
+    assert caught.value.maybe_applied is True
+
+
+async def test_complex_and_contact_updates_are_never_retried_by_the_client() -> None:
+    server = Recorder(problem(429, "Too many", retry_after=1))
+    async with make_client(server) as client:
+        with pytest.raises(AmoRateLimitedError):
+            await client.create_leads_complex([{"name": "a"}])
+        with pytest.raises(AmoRateLimitedError):
+            await client.update_contacts([{"id": 1, "name": "x"}])
+
+    assert [r.method for r in server.requests] == ["POST", "PATCH"]
+
+
+async def test_update_contacts_patches_the_batch_and_returns_ids_with_updated_at() -> None:
+    answer = hal("contacts", [{"id": 7, "updated_at": 1_750_000_100, "request_id": "0"}])
+    server = Recorder(answer)
+    items = [{"id": 7, "custom_fields_values": [{"field_code": "PHONE", "values": []}]}]
+    async with make_client(server) as client:
+        results = await client.update_contacts(items)
+
+    assert results == [UpdateResult("0", 7, 1_750_000_100)]
+    request = server.requests[0]
+    assert (request.method, request.url.path) == ("PATCH", "/api/v4/contacts")
+    assert json.loads(request.content) == [{**items[0], "request_id": "0"}]
+
+
+@pytest.mark.parametrize("item", [{"name": "no id"}, {"id": "7"}, {"id": True}])
+async def test_update_contacts_needs_an_integer_id_on_every_item(item: dict[str, Any]) -> None:
+    server = Recorder(hal("contacts", []))
+    async with make_client(server) as client:
+        with pytest.raises(ValueError, match="integer id"):
+            await client.update_contacts([{"id": 1}, item])
+
+    assert server.requests == []
+
+
+async def test_get_contacts_asks_for_each_id_once_250_per_request() -> None:
+    server = Recorder(hal("contacts", [{"id": 1}]))
+    ids = [*range(1, 301), 5, 5]
+    async with make_client(server) as client:
+        found = await client.get_contacts(ids, with_=["leads"])
+
+    assert found == [{"id": 1}, {"id": 1}]
+    asked = [r.url.params.get_list("filter[id][]") for r in server.requests]
+    assert [len(a) for a in asked] == [250, 50]
+    assert asked[0][:3] == ["1", "2", "3"]
+    assert server.requests[0].url.params["with"] == "leads"
+    assert server.requests[0].url.params["limit"] == "250"
+
+
+async def test_get_contacts_of_no_ids_asks_nothing() -> None:
+    server = Recorder(hal("contacts", []))
+    async with make_client(server) as client:
+        assert await client.get_contacts([]) == []
+
+    assert server.requests == []
+
+
+async def test_an_empty_search_query_is_refused_before_it_lists_every_contact() -> None:
+    server = Recorder(hal("contacts", [{"id": 1}]))
+    async with make_client(server) as client:
+        with pytest.raises(ValueError, match="empty query"):
+            await client.search_contacts("  ")
+
+    assert server.requests == []
+
+
+async def test_a_search_rides_out_one_short_429() -> None:
+    sleeps: list[float] = []
+    server = Recorder(problem(429, "Too many", retry_after=1), hal("contacts", [{"id": 3}]))
+    async with make_client(server, sleeps=sleeps) as client:
+        assert await client.search_contacts("901234567") == [{"id": 3}]
+
+    assert sleeps == [1.0]
+    assert len(server.requests) == 2
+
+
+async def test_list_users_reads_every_page() -> None:
+    server = Recorder(
+        hal("users", [{"id": 1}], f"{BASE_URL}/api/v4/users?page=2&limit=250"),
+        hal("users", [{"id": 2}]),
+    )
+    async with make_client(server) as client:
+        users = await client.list_users()
+
+    assert [u["id"] for u in users] == [1, 2]
+    assert server.requests[0].url.params["limit"] == "250"
+    assert server.requests[1].url.params["page"] == "2"
+
+
+async def test_list_leads_encodes_ranges_lists_and_order() -> None:
+    server = Recorder(hal("leads", [{"id": 1}]))
+    async with make_client(server) as client:
+        await client.list_leads(
+            "dlv",
+            with_=["contacts"],
+            order={"created_at": "desc"},
+            created_at={"from": 1_750_000_000},
+            id=[1, 2],
+            pipeline_id=7,
+        )
+
+    params = server.requests[0].url.params
+    assert params["filter[created_at][from]"] == "1750000000"
+    assert params.get_list("filter[id][]") == ["1", "2"]
+    assert params["filter[pipeline_id]"] == "7"
+    assert params["order[created_at]"] == "desc"
+    assert params["query"] == "dlv"
+    assert params["with"] == "contacts"
+
+
+async def test_create_custom_fields_returns_the_created_fields() -> None:
+    server = Recorder(hal("custom_fields", [{"id": 5, "code": "X", "request_id": "0"}]))
+    async with make_client(server) as client:
+        created = await client.create_custom_fields("leads", [{"name": "X", "type": "text"}])
+
+    assert created == [{"id": 5, "code": "X", "request_id": "0"}]
+    assert server.requests[0].url.path == "/api/v4/leads/custom_fields"

@@ -297,3 +297,37 @@ async def test_creating_a_field_checks_name_and_type(
         ("FieldMissing", "name"),
         ("NotSupportedChoice", "type"),
     }
+
+
+async def test_a_field_created_api_only_says_so_and_others_do_not(
+    sandbox: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    response = await sandbox.post(
+        "/api/v4/leads/custom_fields",
+        json=[
+            {"name": "Hidden id", "type": "text", "code": "HIDDEN_ID", "is_api_only": True},
+            {"name": "Visible note", "type": "text"},
+        ],
+        headers=auth,
+    )
+
+    assert response.status_code == 200
+    hidden, visible = response.json()["_embedded"]["custom_fields"]
+    assert (hidden["code"], hidden["is_api_only"]) == ("HIDDEN_ID", True)
+    assert visible["is_api_only"] is False
+    fields = await all_pages(sandbox, "/api/v4/leads/custom_fields", auth)
+    assert [f["is_api_only"] for f in fields if f["id"] == hidden["id"]] == [True]
+
+
+async def test_is_api_only_must_be_a_boolean(
+    sandbox: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    response = await sandbox.post(
+        "/api/v4/leads/custom_fields",
+        json=[{"name": "Hidden id", "type": "text", "is_api_only": "yes"}],
+        headers=auth,
+    )
+
+    assert response.status_code == 400
+    errors = response.json()["validation-errors"][0]["errors"]
+    assert [(e["code"], e["path"]) for e in errors] == [("InvalidType", "is_api_only")]

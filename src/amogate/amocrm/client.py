@@ -27,12 +27,16 @@ from amogate.amocrm.errors import (
     error_from_response,
 )
 from amogate.amocrm.models import (
+    ComplexResult,
     NoteResult,
     UnsortedResult,
+    UpdateResult,
+    complex_result,
     embedded,
     next_href,
     note_result,
     unsorted_result,
+    update_result,
 )
 from amogate.amocrm.ratelimit import NoLimiter, OutboundLimiter
 
@@ -40,11 +44,13 @@ DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 READ_RETRY_MAX_WAIT = 3.0
 READ_RETRY_DEFAULT_WAIT = 0.5
 MAX_BATCH = 250
+MAX_COMPLEX = 50  # leads per POST /api/v4/leads/complex (amocrm-api.md §2.2)
 MAX_PAGES = 500
 
 OnCall = Callable[[str, int | None, float], None]
 Params = list[tuple[str, str]]
 JSON = dict[str, Any]
+FilterValue = str | int | Sequence[str | int] | Mapping[str, str | int]
 Entity = Literal["leads", "contacts", "companies"]
 NoteEntity = Literal["leads", "contacts"]
 
@@ -116,6 +122,20 @@ class AmoClient:
             endpoint=f"/api/v4/{entity}/custom_fields",
             key="custom_fields",
             params=[("limit", "250")],
+        )
+
+    async def create_custom_fields(
+        self, entity: Entity, items: Sequence[Mapping[str, Any]]
+    ) -> list[JSON]:
+        """The created fields (amoCRM's read shape plus ``request_id``), in amoCRM's order."""
+        path = f"/api/v4/{entity}/custom_fields"
+        body = await self._post(path, _with_request_ids(items), endpoint=path)
+        return embedded(body, "custom_fields")
+
+    async def list_users(self) -> list[JSON]:
+        """Every user of the account (id, name, email, rights...), through every page."""
+        return await self._get_all(
+            "/api/v4/users", endpoint="/api/v4/users", key="users", params=[("limit", "250")]
         )
 
     # --- unsorted ----------------------------------------------------------------------------
@@ -197,6 +217,24 @@ class AmoClient:
             f"/api/v4/leads/{int(lead_id)}", "/api/v4/leads/{id}", _with(with_)
         )
 
+    async def create_leads_complex(self, items: Sequence[Mapping[str, Any]]) -> list[ComplexResult]:
+        """``POST /api/v4/leads/complex``: at most 50 leads, each with its new or linked contact.
+
+        amoCRM answers a bare JSON array (not HAL); an answer that is not one is unreadable,
+        and the write's outcome unknown.
+        """
+        if len(items) > MAX_COMPLEX:
+            raise ValueError(f"at most {MAX_COMPLEX} leads per complex request, got {len(items)}")
+        path = "/api/v4/leads/complex"
+        response = await self._request("POST", path, endpoint=path, json=_with_request_ids(items))
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, list):
+            raise error_from_response(response)
+        return [complex_result(item) for item in body if isinstance(item, dict)]
+
     async def list_leads(
         self,
         query: str | None = None,
@@ -204,8 +242,12 @@ class AmoClient:
         page: int = 1,
         limit: int = 50,
         with_: Sequence[str] = (),
+        order: Mapping[str, str] | None = None,
+        **filters: FilterValue,
     ) -> list[JSON]:
-        params = _page(page, limit) + _with(with_)
+        """One page of leads. ``created_at={"from": 1700000000}`` →
+        ``filter[created_at][from]=1700000000``; ``id=[1, 2]`` → ``filter[id][]=1&...``."""
+        params = _page(page, limit) + _with(with_) + _filters(filters) + _order(order)
         if query:
             params.append(("query", query))
         items, _ = await self._get_page(
@@ -226,12 +268,48 @@ class AmoClient:
     async def search_contacts(
         self, query: str, *, limit: int = 50, with_: Sequence[str] = ()
     ) -> list[JSON]:
-        """amoCRM's full-text search: hits may come from any field, so verify them."""
+        """The first page of amoCRM's full-text search (``[]`` when amoCRM answers 204).
+
+        Hits are substrings of any field, and contacts of unaccepted unsorted items are left
+        out, so the caller verifies every hit (``amogate.contacts.matching``).
+        """
+        if not query.strip():
+            raise ValueError("an empty query would list every contact")
         params = [("query", query), *_page(1, limit), *_with(with_)]
         items, _ = await self._get_page(
             "/api/v4/contacts", endpoint="/api/v4/contacts", key="contacts", params=params
         )
         return items
+
+    async def get_contacts(self, ids: Sequence[int], with_: Sequence[str] = ()) -> list[JSON]:
+        """The contacts with these ids (``filter[id][]``), 250 ids per request; ids amoCRM
+        does not list (deleted, or hidden in an unaccepted unsorted item) are simply absent."""
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        found: list[JSON] = []
+        for start in range(0, len(wanted), MAX_BATCH):
+            chunk = wanted[start : start + MAX_BATCH]
+            params = [("filter[id][]", str(i)) for i in chunk]
+            found += await self._get_all(
+                "/api/v4/contacts",
+                endpoint="/api/v4/contacts",
+                key="contacts",
+                params=[*params, ("limit", str(MAX_BATCH)), *_with(with_)],
+            )
+        return found
+
+    async def update_contacts(self, items: Sequence[Mapping[str, Any]]) -> list[UpdateResult]:
+        """Batch ``PATCH /api/v4/contacts``; each item names its contact by ``id``.
+
+        A field given in ``custom_fields_values`` REPLACES that field's values in amoCRM, so
+        adding a phone means sending the contact's current phones plus the new one.
+        """
+        for item in items:
+            if not isinstance(item.get("id"), int) or isinstance(item.get("id"), bool):
+                raise ValueError("every contact to update needs its integer id")
+        path = "/api/v4/contacts"
+        response = await self._request("PATCH", path, endpoint=path, json=_with_request_ids(items))
+        body = _json_object(response)
+        return [update_result(item) for item in embedded(body, "contacts")]
 
     # --- notes -------------------------------------------------------------------------------
 
@@ -369,11 +447,13 @@ def _order(order: Mapping[str, str] | None) -> Params:
     return [(f"order[{key}]", value) for key, value in (order or {}).items()]
 
 
-def _filters(filters: Mapping[str, str | int | Sequence[str | int]]) -> Params:
+def _filters(filters: Mapping[str, FilterValue]) -> Params:
     params: Params = []
     for key, value in filters.items():
         if isinstance(value, str | int):
             params.append((f"filter[{key}]", str(value)))
+        elif isinstance(value, Mapping):
+            params.extend((f"filter[{key}][{sub}]", str(v)) for sub, v in value.items())
         else:
             params.extend((f"filter[{key}][]", str(v)) for v in value)
     return params

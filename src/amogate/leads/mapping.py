@@ -64,14 +64,18 @@ Keys = tuple[str | int, ...]
 
 @dataclass
 class FormItem:
-    """One unsorted form item, the remarks building it gave (see `form_item`), and where each
-    custom field value and tag in it came from: a path inside the item (``_embedded.leads.0.
-    custom_fields_values.2``) -> the keys of the payload it was built from (``("lead",
-    "custom_fields", 1)``), so amoCRM's complaints can be traced back (`refusals`)."""
+    """One item for amoCRM (an unsorted form, or a complex lead: ``leads.complex_item``), the
+    remarks building it gave (see `form_item`), and where each custom field value and tag in
+    it came from: a path inside the item (``_embedded.leads.0.custom_fields_values.2``) -> the
+    keys of the payload it was built from (``("lead", "custom_fields", 1)``), so amoCRM's
+    complaints can be traced back (`refusals`). ``whole`` names paths of this item that stand
+    for a part that cannot be left out (path -> the caller's dotted path), beyond those every
+    form item has."""
 
     item: JSON
     remarks: list[JSON] = field(default_factory=list)
     origins: dict[str, Keys] = field(default_factory=dict)
+    whole: dict[str, str] = field(default_factory=dict)
 
 
 def remark(field_path: str, problem: str, value: Any) -> JSON:
@@ -147,61 +151,10 @@ def form_item(
     """One ``POST /api/v4/leads/unsorted/forms`` item; ``request_id`` and ``source_uid`` are the
     delivery id, so results match and a re-sent form is recognisable."""
     built = FormItem({})
-    lead_in: Mapping[str, Any] = payload["lead"]
-    contact_in: Mapping[str, Any] = payload["contact"]
-    lead_at, contact_at = "_embedded.leads.0", "_embedded.contacts.0"
-    lead_values: list[JSON] = []
-    for position, value in resolve_custom_fields(
-        lead_in.get("custom_fields", []), fields.lead, "lead.custom_fields", built.remarks
-    ):
-        built.origins[f"{lead_at}.custom_fields_values.{len(lead_values)}"] = (
-            "lead",
-            "custom_fields",
-            position,
-        )
-        lead_values.append(value)
-    if payload.get("utm_tracking", True):
-        for value in tracking_values(payload.get("utm", {}), fields.lead):
-            built.origins[f"{lead_at}.custom_fields_values.{len(lead_values)}"] = ("utm",)
-            lead_values.append(value)
-    contact_values = contact_channel_values(contact_in)
-    for k, channel in enumerate(contact_values):
-        key = "phones" if channel["field_code"] == "PHONE" else "emails"
-        for j in range(len(channel["values"])):
-            built.origins[f"{contact_at}.custom_fields_values.{k}.values.{j}"] = ("contact", key, j)
-    for position, value in resolve_custom_fields(
-        contact_in.get("custom_fields", []), fields.contact, "contact.custom_fields", built.remarks
-    ):
-        built.origins[f"{contact_at}.custom_fields_values.{len(contact_values)}"] = (
-            "contact",
-            "custom_fields",
-            position,
-        )
-        contact_values.append(value)
-
-    lead: JSON = {"name": lead_in["name"]}
-    for key in ("price", "status_id", "responsible_user_id"):
-        if lead_in.get(key) is not None:
-            lead[key] = lead_in[key]
+    lead = lead_part(payload, fields, built, "_embedded.leads.0")
     if payload.get("visitor_uid"):
         lead["visitor_uid"] = payload["visitor_uid"]
-    if lead_values:
-        lead["custom_fields_values"] = lead_values
-    tags = [_tag(tag) for tag in lead_in.get("tags", [])]
-    if tags:
-        lead["_embedded"] = {"tags": tags}
-        for n in range(len(tags)):
-            built.origins[f"{lead_at}._embedded.tags.{n}"] = ("lead", "tags", n)
-
-    contact: JSON = {"name": contact_name(contact_in)}
-    for key in ("first_name", "last_name"):
-        if contact_in.get(key):
-            contact[key] = contact_in[key]
-    if lead_in.get("responsible_user_id") is not None:
-        contact["responsible_user_id"] = lead_in["responsible_user_id"]
-    if contact_values:
-        contact["custom_fields_values"] = contact_values
-
+    contact = contact_part(payload, fields, built, "_embedded.contacts.0")
     item: JSON = {
         "request_id": delivery_id,
         "source_name": payload.get("source") or DEFAULT_SOURCE,
@@ -214,6 +167,80 @@ def form_item(
         item["pipeline_id"] = payload["pipeline_id"]
     built.item = item
     return built
+
+
+def lead_part(payload: Mapping[str, Any], fields: AccountFields, built: FormItem, at: str) -> JSON:
+    """The lead of an item, found at path ``at`` inside it (``""``: the item is the lead):
+    name, price, placement, responsible user, custom and tracking fields, tags. Remarks and
+    the origins of its values go into ``built``."""
+    lead_in: Mapping[str, Any] = payload["lead"]
+    values: list[JSON] = []
+    for position, value in resolve_custom_fields(
+        lead_in.get("custom_fields", []), fields.lead, "lead.custom_fields", built.remarks
+    ):
+        built.origins[path_in(at, f"custom_fields_values.{len(values)}")] = (
+            "lead",
+            "custom_fields",
+            position,
+        )
+        values.append(value)
+    if payload.get("utm_tracking", True):
+        for value in tracking_values(payload.get("utm", {}), fields.lead):
+            built.origins[path_in(at, f"custom_fields_values.{len(values)}")] = ("utm",)
+            values.append(value)
+    lead: JSON = {"name": lead_in["name"]}
+    for key in ("price", "status_id", "responsible_user_id"):
+        if lead_in.get(key) is not None:
+            lead[key] = lead_in[key]
+    if values:
+        lead["custom_fields_values"] = values
+    tags = [_tag(tag) for tag in lead_in.get("tags", [])]
+    if tags:
+        lead["_embedded"] = {"tags": tags}
+        for n in range(len(tags)):
+            built.origins[path_in(at, f"_embedded.tags.{n}")] = ("lead", "tags", n)
+    return lead
+
+
+def contact_part(
+    payload: Mapping[str, Any], fields: AccountFields, built: FormItem, at: str
+) -> JSON:
+    """A new contact for the lead's person at path ``at`` of the item: name, phones, emails,
+    custom fields and the lead's responsible user."""
+    contact_in: Mapping[str, Any] = payload["contact"]
+    values = contact_channel_values(contact_in)
+    for k, channel in enumerate(values):
+        key = "phones" if channel["field_code"] == "PHONE" else "emails"
+        for j in range(len(channel["values"])):
+            built.origins[path_in(at, f"custom_fields_values.{k}.values.{j}")] = (
+                "contact",
+                key,
+                j,
+            )
+    for position, value in resolve_custom_fields(
+        contact_in.get("custom_fields", []), fields.contact, "contact.custom_fields", built.remarks
+    ):
+        built.origins[path_in(at, f"custom_fields_values.{len(values)}")] = (
+            "contact",
+            "custom_fields",
+            position,
+        )
+        values.append(value)
+    contact: JSON = {"name": contact_name(contact_in)}
+    for key in ("first_name", "last_name"):
+        if contact_in.get(key):
+            contact[key] = contact_in[key]
+    responsible = payload["lead"].get("responsible_user_id")
+    if responsible is not None:
+        contact["responsible_user_id"] = responsible
+    if values:
+        contact["custom_fields_values"] = values
+    return contact
+
+
+def path_in(at: str, rest: str) -> str:
+    """``rest`` as a path inside the part found at ``at`` of an item."""
+    return f"{at}.{rest}" if at else rest
 
 
 def form_metadata(payload: Mapping[str, Any], sent_at: int) -> JSON:

@@ -61,8 +61,9 @@ def locate(payload: Mapping[str, Any], built: FormItem, amo_path: str) -> Locati
         keys = built.origins.get(prefix) or _FIXED.get(prefix)
         if keys is not None:
             return Location(caller_path(payload, keys), keys)
-        if prefix in _WHOLE:
-            return Location(_WHOLE[prefix], None)
+        whole = built.whole.get(prefix) or _WHOLE.get(prefix)
+        if whole is not None:
+            return Location(whole, None)
     return Location("request", None)
 
 

@@ -4,7 +4,8 @@ Account: top-level scalars and `_links` always; `with=` adds the listed parts (`
 `uuid`, `version`, `is_api_filter_enabled` as scalars, the rest under `_embedded`), so the
 timezone is at `_embedded.datetime_settings.timezone`, as in amoCRM. An unknown pipeline id →
 404 problem JSON. Custom-field lists are paginated (default 50, max 250) and filter by
-`filter[type][]`; `POST .../custom_fields` creates fields.
+`filter[type][]`; `POST .../custom_fields` creates fields (`is_api_only: true` marks a field
+only the API writes and reads, hidden from the web interface).
 """
 
 from __future__ import annotations
@@ -190,6 +191,8 @@ async def create_fields(request: Request) -> Response:
             or not all(isinstance(e, dict) and e.get("value") for e in enums)
         ):
             errors.invalid_type("enums", "array")
+        if not isinstance(item.get("is_api_only", False), bool):
+            errors.invalid_type("is_api_only", "bool")
         code = item.get("code")
         if code is not None and state.field_by_code(entity_type, str(code)) is not None:
             errors.add("NotSupportedChoice", "code", "This code is already used.")
@@ -207,6 +210,7 @@ async def create_fields(request: Request) -> Response:
             [str(e["value"]) for e in item.get("enums") or []],
             sort=int(item.get("sort") or 500),
         )
+        field["is_api_only"] = item.get("is_api_only") is True
         state.custom_fields[entity_type].append(field)
         created.append({**field, "request_id": request_id_of(item, index)})
     return hal({"_total_items": len(created), "_embedded": {"custom_fields": created}})
