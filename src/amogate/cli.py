@@ -85,6 +85,7 @@ def serve(
     import uvicorn
 
     from amogate.app import create_app
+    from amogate.commands.serving import server_options
     from amogate.logging import configure_logging
     from amogate.storage import migrate
     from amogate.storage.db import Database
@@ -120,18 +121,9 @@ def serve(
 
         if not asyncio.run(schema_ok()):
             fail("the database schema is not up to date: run `amogate db upgrade`")
-    options: dict[str, Any] = {
-        "host": listen_host,
-        "port": listen_port,
-        "log_config": None,
-        "access_log": False,
-        # X-Forwarded-For/-Proto are believed from the proxy alone (FORWARDED_ALLOW_IPS): the
-        # sign-in limit counts by the client address they give, the cookies' Secure flag by the
-        # scheme.
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.forwarded_allow_ips,
-        "server_header": False,
-    }
+    options = server_options(
+        listen_host, listen_port, forwarded_allow_ips=settings.forwarded_allow_ips
+    )
     if processes > 1:
         # Each process builds its own app from the same (already validated) configuration.
         os.environ[RUN_WORKER_ENV] = "0" if no_worker else "1"

@@ -7,12 +7,12 @@ from fastapi.responses import JSONResponse
 
 router = APIRouter(tags=["health"])
 
-_HEALTH_BODY = b'{"success":true,"message":"Gateway is running","data":{"status":"ok"}}'
+HEALTH_BODY = b'{"success":true,"message":"Gateway is running","data":{"status":"ok"}}'
 
 
 class _PrebuiltJSON(JSONResponse):
     def render(self, content: object) -> bytes:
-        return _HEALTH_BODY
+        return HEALTH_BODY
 
 
 @router.get("/health", summary="Is the gateway process up?", response_class=_PrebuiltJSON)
