@@ -84,6 +84,18 @@ async def api_json(h: Harness, path: str) -> Any:
     return response.json()
 
 
+async def lead_notes(h: Harness, lead_id: int, *, within: float = 10.0) -> list[JSON]:
+    """The lead's notes in amoCRM, once there are any: a synchronous answer comes as soon as
+    the lead exists, and its note follows in the worker's next notes batch."""
+    deadline = time.monotonic() + within
+    while True:
+        notes = await api_json(h, f"/api/v4/leads/{lead_id}/notes")
+        found: list[JSON] = (notes.get("_embedded") or {}).get("notes") or []
+        if found or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.05)
+
+
 async def lead_fields(h: Harness) -> list[JSON]:
     fields: list[JSON] = []
     page = 1
@@ -128,10 +140,17 @@ async def all_leads(h: Harness) -> list[JSON]:
 
 
 async def delivery(h: Harness, delivery_id: str, headers: dict[str, str]) -> JSON:
-    response = await h.gateway.get(f"/api/v1/leads/deliveries/{delivery_id}", headers=headers)
-    assert response.status_code == 200, response.text
-    data: JSON = response.json()["data"]
-    return data
+    """The delivery as the API shows it; a lead whose note is still on its way (a synchronous
+    answer does not wait for it) is read again until the note step is over."""
+    deadline = time.monotonic() + 10
+    while True:
+        response = await h.gateway.get(f"/api/v1/leads/deliveries/{delivery_id}", headers=headers)
+        assert response.status_code == 200, response.text
+        data: JSON = response.json()["data"]
+        note_pending = data["status"] == "sending" and data["step"] == "note"
+        if not note_pending or time.monotonic() > deadline:
+            return data
+        await asyncio.sleep(0.05)
 
 
 async def wait_until_settled(

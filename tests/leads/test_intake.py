@@ -11,6 +11,7 @@ from tests.leads.helpers import (
     api_json,
     delivery,
     lead_fields,
+    lead_notes,
     main_pipeline_id,
     readme_example,
     simple_lead,
@@ -57,8 +58,7 @@ async def test_readme_example_arrives_in_amocrm_with_contact_utm_and_note(
         assert values["PHONE"][0]["value"] == "+998901234567"
         assert values["EMAIL"][0]["value"] == "alisher@example.com"
 
-        notes = await api_json(h, f"/api/v4/leads/{data['lead_id']}/notes")
-        [note] = notes["_embedded"]["notes"]
+        [note] = await lead_notes(h, data["lead_id"])
         assert note["note_type"] == "common"
         for text in ("Mijoz maxsulot haqida so'radi", "utm_source: google", "utm_medium: cpc"):
             assert text in note["params"]["text"]
@@ -182,8 +182,7 @@ async def test_amocrm_refusing_the_lead_as_a_whole_fails_the_delivery_and_answer
 
 
 async def note_text_of(h: Any, lead_id: int) -> str:
-    notes = await api_json(h, f"/api/v4/leads/{lead_id}/notes")
-    [note] = notes["_embedded"]["notes"]
+    [note] = await lead_notes(h, lead_id)
     text: str = note["params"]["text"]
     return text
 

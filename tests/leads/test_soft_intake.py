@@ -34,6 +34,7 @@ from tests.leads.helpers import (
     api_json,
     delivery,
     lead_fields,
+    lead_notes,
     unsorted_items,
     wait_until_settled,
 )
@@ -261,8 +262,7 @@ async def post(h: Harness, body: Any, headers: dict[str, str]) -> tuple[int, JSO
 
 
 async def note_of(h: Harness, lead_id: int) -> str:
-    notes = await api_json(h, f"/api/v4/leads/{lead_id}/notes")
-    return "\n".join(n["params"]["text"] for n in notes["_embedded"]["notes"])
+    return "\n".join(n["params"]["text"] for n in await lead_notes(h, lead_id))
 
 
 @pytest.mark.parametrize("case", list(SOFT), ids=list(SOFT))
@@ -281,6 +281,7 @@ async def test_a_soft_flaw_is_delivered_with_a_warning_and_the_raw_value_in_the_
         lead = await api_json(h, f"/api/v4/leads/{data['lead_id']}?with=contacts")
         assert lead["id"] == data["lead_id"]
         assert soft.in_note in await note_of(h, data["lead_id"])
+        await wait_until_settled(h.gateway, [data["delivery_id"]], api_headers)
         record = await delivery(h, data["delivery_id"], api_headers)
         assert record["status"] == "delivered"
         assert record["warnings"] == data["warnings"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,8 +22,10 @@ from tests.leads.helpers import (
     api_json,
     delivery,
     lead_fields,
+    lead_notes,
     simple_lead,
     unsorted_items,
+    wait_until_settled,
 )
 from tests.ops.support import issue_key, migrated
 from tests.support.gateway import Harness, connected_gateway
@@ -269,11 +272,41 @@ async def test_the_same_idempotency_key_replays_the_first_answer(
             "error": "Idempotency-Key was already used with a different request",
             "details": {"Idempotency-Key": "Use a new key for a different request"},
         }
-        # One delivery row, already delivered: nothing else can reach amoCRM later.
+        # One delivery row (delivered once its note follows): nothing else can reach amoCRM.
+        settled = await wait_until_settled(
+            h.gateway, [first.json()["data"]["delivery_id"]], headers
+        )
+        assert list(settled.values()) == [store.DELIVERED]
         async with h.app.state.database.read() as conn:
-            assert [d.status for d in await store.list_deliveries(conn)] == [store.DELIVERED]
+            assert len(await store.list_deliveries(conn)) == 1
         assert len(await unsorted_items(h)) == 1
         assert len(await all_leads(h)) == 1
+
+
+async def test_the_answer_comes_when_the_lead_exists_in_amocrm_and_its_note_follows(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, background=True, lead_sync_timeout=10) as h:
+        # amoCRM takes 3 s to answer notes: the caller must not wait for the note.
+        await h.fault("slow", 60, path_prefix="/api/v4/leads/notes", delay_s=3.0)
+        started = time.monotonic()
+        response = await h.gateway.post(URL, json=simple_lead(1), headers=api_headers)
+        waited = time.monotonic() - started
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        assert data["status"] == "delivered"
+        [item] = await unsorted_items(h)
+        assert (data["uid"], data["lead_id"]) == (item["uid"], item["_embedded"]["leads"][0]["id"])
+        assert waited < 3.0
+        no_note_yet = await api_json(h, f"/api/v4/leads/{data['lead_id']}/notes")
+        assert not (no_note_yet.get("_embedded") or {}).get("notes")
+        # The note still arrives, and the delivery is complete with it.
+        [note] = await lead_notes(h, data["lead_id"])
+        assert "comment 1" in note["params"]["text"]
+        settled = await wait_until_settled(h.gateway, [data["delivery_id"]], api_headers)
+        assert settled == {data["delivery_id"]: store.DELIVERED}
+        record = await delivery(h, data["delivery_id"], api_headers)
+        assert record["amocrm"]["note_id"] == note["id"]
 
 
 async def test_a_repeat_gets_the_first_answer_even_after_the_lead_was_delivered(

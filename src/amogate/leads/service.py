@@ -2,7 +2,8 @@
 
 `accept()` stores the lead and its delivery row in ONE transaction before anything is sent to
 amoCRM; from then on the lead survives amoCRM outages and gateway restarts. It then waits up
-to LEAD_SYNC_TIMEOUT for the worker to deliver it and answers 200 (delivered), 422 (amoCRM
+to LEAD_SYNC_TIMEOUT for the lead to exist in amoCRM (its note follows in the worker's next
+notes batch, not waited for) and answers 200 (delivered), 422 (amoCRM
 refused the lead as a whole) or 202 (queued). Either success answer lists in `data.warnings`
 what was not taken as sent (see `amogate.leads.reading`): when the request names fields by name
 or label and the account's lists are at hand, unknown ones are listed too. With an
@@ -167,7 +168,7 @@ class LeadIntake:
         delivery = await self.wait(delivery_id, self.settings.lead_sync_timeout)
         if delivery is not None:
             warnings = delivery.warnings
-        if delivery is not None and delivery.status == store.DELIVERED:
+        if delivery is not None and in_amocrm(delivery):
             data: dict[str, Any] = {
                 "uid": delivery.amo_uid,
                 "source_uid": delivery.id,
@@ -201,7 +202,9 @@ class LeadIntake:
                 async with self.database.read() as conn:
                     delivery = await store.get(conn, delivery_id)
                 remaining = deadline - loop.time()
-                if delivery is None or delivery.is_terminal or remaining <= 0:
+                if delivery is None or delivery.is_terminal or in_amocrm(delivery):
+                    return delivery
+                if remaining <= 0:
                     return delivery
                 if delivery.status == store.RETRYING:
                     # An attempt already failed (amoCRM down, limiting, not connected): say
@@ -212,6 +215,14 @@ class LeadIntake:
                 event.clear()
         finally:
             self.signals.unwatch(delivery_id, event)
+
+
+def in_amocrm(delivery: store.Delivery) -> bool:
+    """Whether the lead exists in amoCRM: delivered, or its form created and only its note
+    still to go (the note follows in the next notes batch; the caller need not wait for it)."""
+    return delivery.status == store.DELIVERED or (
+        delivery.step == store.STEP_NOTE and delivery.amo_lead_id is not None
+    )
 
 
 def unsorted_view(delivery: store.Delivery) -> dict[str, Any]:

@@ -230,7 +230,10 @@ class Deliverer:
             await self._reschedule([w.delivery for w in forms + notes], classify(exc), "form")
             return
         if forms:
-            notes += await self._forms(client, forms)
+            created = await self._forms(client, forms)
+            if self.signals is not None:  # their callers answer now; the notes follow
+                self.signals.settled(w.delivery.id for w in created)
+            notes += created
         if notes:
             await self._notes(client, notes)
 
