@@ -23,6 +23,7 @@ from amogate.api import metrics as metrics_api
 from amogate.api.auth import ApiKeyAuthenticator, KeyOriginsCORSMiddleware
 from amogate.api.docs import install_docs
 from amogate.api.errors import install_error_handlers
+from amogate.api.front import GatewayApp
 from amogate.api.middleware import (
     BodyLimitMiddleware,
     RequestIdMiddleware,
@@ -102,7 +103,8 @@ def create_app(
             if database is None:
                 await db.dispose()
 
-    app = FastAPI(
+    # GatewayApp: FastAPI with a front door for /health and fresh cached reads (api/front.py).
+    app = GatewayApp(
         title="amogate",
         version=__version__,
         description=API_DESCRIPTION,

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -38,6 +39,12 @@ UNMATCHED_ROUTE = "<unmatched>"
 QUIET_ROUTES = frozenset({"/health", "/health/ready", "/metrics"})
 
 access_log = structlog.get_logger("amogate.access")
+
+
+def _access_enabled(level: int) -> bool:
+    """Whether an access line at `level` would be written (checked before building it; when
+    logging was never configured, structlog prints everything, so it is written)."""
+    return not structlog.is_configured() or logging.getLogger("amogate.access").isEnabledFor(level)
 
 
 # --- the snapshot collector --------------------------------------------------------------------
@@ -143,6 +150,7 @@ class GatewayMetrics:
             ["endpoint"],
             registry=self.registry,
         )
+        self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._snapshot = _SnapshotCollector()
         self.registry.register(self._snapshot)
         self._snapshot_at = -math.inf  # monotonic time of the last database read
@@ -150,8 +158,41 @@ class GatewayMetrics:
         self.snapshot_reads = 0  # database reads made for scrapes (tests, diagnostics)
 
     def observe_http(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(route, method, str(status)).inc()
-        self.http_duration.labels(route, method).observe(seconds)
+        # The labelled children are looked up once per label set: `labels()` takes a lock and
+        # builds a key on every call, a visible share of a cheap request's time.
+        key = (route, method, status)
+        children = self._http_children.get(key)
+        if children is None:
+            children = (
+                self.http_requests.labels(route, method, str(status)),
+                self.http_duration.labels(route, method),
+            )
+            self._http_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def record_request(
+        self,
+        route: str,
+        method: str,
+        status: int,
+        seconds: float,
+        request_id: str | None,
+    ) -> None:
+        """Count one HTTP request and write its access line: the route template (no query
+        string, no ids), never headers."""
+        self.observe_http(route, method, status, seconds)
+        level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
+        if _access_enabled(level):
+            access_log.log(
+                level,
+                "http.request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(seconds * 1000, 1),
+                request_id=request_id,
+            )
 
     def observe_amo_call(self, endpoint: str, status: int | None, seconds: float) -> None:
         """The `AmoClient.on_call` hook."""
@@ -266,18 +307,10 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            route = _template_for(scope)
-            method = str(scope.get("method", ""))
-            seconds = time.perf_counter() - started
-            self.metrics.observe_http(route, method, status, seconds)
-            # The access line: the route template (no query string, no ids), never headers.
-            level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
-            access_log.log(
-                level,
-                "http.request",
-                method=method,
-                route=route,
-                status=status,
-                duration_ms=round(seconds * 1000, 1),
-                request_id=scope.get("state", {}).get("request_id"),
+            self.metrics.record_request(
+                _template_for(scope),
+                str(scope.get("method", "")),
+                status,
+                time.perf_counter() - started,
+                scope.get("state", {}).get("request_id"),
             )

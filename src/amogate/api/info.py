@@ -14,6 +14,8 @@ carry no such fields, so equal data always gives byte-equal bodies under one str
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -71,21 +73,83 @@ async def _read(
     return cache, await cache.entry(kind, force_refresh=refresh)
 
 
-def _answer(request: Request, message: str, entry: CacheEntry, data: Any) -> Response:
+@dataclass(frozen=True)
+class Read:
+    """One cached read: the kind it answers from, its message and the shape of its `data`."""
+
+    kind: Kind
+    message: str
+    shape: Callable[[Any], Any]
+
+
+def _pipelines_data(value: Any) -> Any:
+    return {"_embedded": {"pipelines": value}}
+
+
+def _fields_data(value: Any) -> Any:
+    return {"_embedded": {"custom_fields": value}}
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+# The reads by path; `amogate.api.front` answers fresh cached ones before the framework.
+READS: dict[str, Read] = {
+    "/api/v1/info/pipelines": Read(
+        "pipelines", "Pipelines retrieved successfully", _pipelines_data
+    ),
+    "/api/v1/info/lead-fields": Read(
+        "lead_fields", "Lead fields retrieved successfully", _fields_data
+    ),
+    "/api/v1/info/contact-fields": Read(
+        "contact_fields", "Contact fields retrieved successfully", _fields_data
+    ),
+    "/api/v1/info/account": Read("account", "Account info retrieved successfully", _as_is),
+}
+_PIPELINE = Read("pipelines", "Pipeline retrieved successfully", _as_is)
+
+# Fresh answers' bodies by (message, ETag): equal data gives byte-equal bodies, so each is
+# rendered once, not on every request. Bounded: cleared when it grows past a few versions.
+_PREPARED: dict[tuple[str, str], bytes] = {}
+_PREPARED_MAX = 64
+
+
+def prepared_body(read: Read, entry: CacheEntry) -> bytes:
+    """The envelope of a fresh entry, rendered once per version of the data."""
+    key = (read.message, entry.etag)
+    body = _PREPARED.get(key)
+    if body is None:
+        if len(_PREPARED) >= _PREPARED_MAX:
+            _PREPARED.clear()
+        body = bytes(envelope.success(read.message, read.shape(entry.value)).body)
+        _PREPARED[key] = body
+    return body
+
+
+def answer_headers(entry: CacheEntry) -> dict[str, str]:
     etag = f"W/{entry.etag}" if entry.stale else entry.etag
-    headers = {
+    return {
         "ETag": etag,
         "Cache-Control": "private, no-cache",
         "Age": str(int(entry.age_seconds)),
         "X-Cache": "STALE" if entry.stale else ("HIT" if entry.cached else "MISS"),
     }
-    if _matches(request.headers.get("if-none-match"), etag):
+
+
+def _answer(request: Request, read: Read, entry: CacheEntry) -> Response:
+    headers = answer_headers(entry)
+    if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
         return Response(status_code=304, headers=headers)
-    extra = {"stale": True, "age_seconds": int(entry.age_seconds)} if entry.stale else None
-    return envelope.success(message, data, headers=headers, extra=extra)
+    if not entry.stale:
+        body = prepared_body(read, entry)
+        return Response(body, headers=headers, media_type="application/json")
+    extra = {"stale": True, "age_seconds": int(entry.age_seconds)}
+    data = read.shape(entry.value)
+    return envelope.success(read.message, data, headers=headers, extra=extra)
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """RFC 9110 weak comparison, as If-None-Match requires."""
     if not if_none_match:
         return False
@@ -110,9 +174,9 @@ async def pipelines(
     principal: Annotated[Principal, Depends(current_principal)],
     refresh: Refresh = False,
 ) -> Response:
-    _, entry = await _read(request, principal, "pipelines", refresh)
-    data = {"_embedded": {"pipelines": entry.value}}
-    return _answer(request, "Pipelines retrieved successfully", entry, data)
+    read = READS["/api/v1/info/pipelines"]
+    _, entry = await _read(request, principal, read.kind, refresh)
+    return _answer(request, read, entry)
 
 
 @router.get(
@@ -136,7 +200,7 @@ async def pipeline(
 ) -> Response:
     principal.require("info:read")
     entry = await info_of(request).pipeline_entry(pipeline_id, force_refresh=refresh)
-    return _answer(request, "Pipeline retrieved successfully", entry, entry.value)
+    return _answer(request, _PIPELINE, entry)
 
 
 @router.get(
@@ -152,9 +216,9 @@ async def lead_fields(
     principal: Annotated[Principal, Depends(current_principal)],
     refresh: Refresh = False,
 ) -> Response:
-    _, entry = await _read(request, principal, "lead_fields", refresh)
-    data = {"_embedded": {"custom_fields": entry.value}}
-    return _answer(request, "Lead fields retrieved successfully", entry, data)
+    read = READS["/api/v1/info/lead-fields"]
+    _, entry = await _read(request, principal, read.kind, refresh)
+    return _answer(request, read, entry)
 
 
 @router.get(
@@ -169,9 +233,9 @@ async def contact_fields(
     principal: Annotated[Principal, Depends(current_principal)],
     refresh: Refresh = False,
 ) -> Response:
-    _, entry = await _read(request, principal, "contact_fields", refresh)
-    data = {"_embedded": {"custom_fields": entry.value}}
-    return _answer(request, "Contact fields retrieved successfully", entry, data)
+    read = READS["/api/v1/info/contact-fields"]
+    _, entry = await _read(request, principal, read.kind, refresh)
+    return _answer(request, read, entry)
 
 
 @router.get(
@@ -187,5 +251,6 @@ async def account(
     principal: Annotated[Principal, Depends(current_principal)],
     refresh: Refresh = False,
 ) -> Response:
-    _, entry = await _read(request, principal, "account", refresh)
-    return _answer(request, "Account info retrieved successfully", entry, entry.value)
+    read = READS["/api/v1/info/account"]
+    _, entry = await _read(request, principal, read.kind, refresh)
+    return _answer(request, read, entry)

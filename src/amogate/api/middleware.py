@@ -19,6 +19,11 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+def request_id_for(incoming: str) -> str:
+    """The caller's X-Request-ID when sane, else a new one."""
+    return incoming if _SANE_REQUEST_ID.match(incoming) else new_request_id()
+
+
 class RequestIdMiddleware:
     """Takes X-Request-ID from the request when sane (else makes one), binds it to every log
     line of the request, exposes it as `scope["state"]["request_id"]` and echoes it back."""
@@ -35,7 +40,7 @@ class RequestIdMiddleware:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        request_id = incoming if _SANE_REQUEST_ID.match(incoming) else new_request_id()
+        request_id = request_id_for(incoming)
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:
