@@ -27,7 +27,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,25 +35,17 @@ import structlog
 
 from amogate.amocrm.auth import BearerAuth
 from amogate.amocrm.client import AmoClient
-from amogate.amocrm.errors import (
-    AmoAuthError,
-    AmoBlockedError,
-    AmoError,
-    AmoPaymentError,
-    AmoPermanentError,
-    AmoRateLimitedError,
-    AmoTimeoutError,
-    AmoTransientError,
-)
+from amogate.amocrm.errors import AmoError, AmoPermanentError
 from amogate.amocrm.models import UnsortedResult, unsorted_result
 from amogate.connection.service import AmoConnection
-from amogate.errors import GatewayError, UpstreamError
-from amogate.info.cache import NEEDS_REAUTHORIZATION, NOT_CONNECTED, RATE_LIMITED
+from amogate.connection.tokens import NotConnected
+from amogate.errors import GatewayError
+from amogate.failures import Failure, classify
 from amogate.leads import mapping, refusals
 from amogate.leads.fields import FieldLists, account_fields
 from amogate.storage import deliveries as store
 from amogate.storage.db import Database
-from amogate.worker.retry import Outcome, RetryPolicy
+from amogate.worker.retry import RetryPolicy
 from amogate.worker.signals import DeliverySignals
 
 log = structlog.get_logger("amogate.worker")
@@ -70,70 +62,6 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class _Failure:
-    """How one amoCRM call failed, in the words the records and the policy use."""
-
-    outcome: Outcome
-    http_status: int | None
-    detail: str
-    message: str
-    retry_after: float | None = None
-    blocked_for: float | None = None
-    maybe_applied: bool = False
-
-
-_TRANSPORT_TEXT = {
-    AmoTimeoutError: "amoCRM did not answer in time",
-    AmoRateLimitedError: "amoCRM rate limit reached",
-    AmoTransientError: "amoCRM is unavailable",
-    AmoAuthError: "amoCRM needs (re)authorization",
-    AmoBlockedError: "amoCRM refused access (403)",
-    AmoPaymentError: "the amoCRM account's paid period has ended",
-    AmoPermanentError: "amoCRM rejected the request",
-}
-
-
-def classify(exc: AmoError) -> _Failure:
-    """An amoCRM error as a failure record. Exception text never goes in: only amoCRM's own
-    (redacted, truncated) answer body or a fixed description."""
-    text = next(
-        (text for kind, text in _TRANSPORT_TEXT.items() if isinstance(exc, kind)),
-        "amoCRM returned an error",
-    )
-    message = f"{text} (HTTP {exc.status})" if exc.status else text
-    detail = exc.body_excerpt or message
-    if isinstance(exc, AmoRateLimitedError):
-        return _Failure("rate_limited", exc.status, detail, message, exc.retry_after)
-    if isinstance(exc, AmoTransientError):
-        return _Failure(
-            "transient", exc.status, detail, message, exc.retry_after, None, exc.maybe_applied
-        )
-    if isinstance(exc, AmoAuthError):
-        return _Failure("auth", exc.status, detail, message)
-    if isinstance(exc, AmoBlockedError):
-        return _Failure("blocked", exc.status, detail, message, blocked_for=exc.blocked_for)
-    if isinstance(exc, AmoPaymentError):
-        return _Failure("payment", exc.status, detail, message)
-    if isinstance(exc, AmoPermanentError) and exc.status in (400, 422):
-        return _Failure("permanent", exc.status, detail, message)
-    # 404 and other oddities: most likely a misrouted request, so keep the lead and retry.
-    return _Failure("transient", exc.status, detail, message)
-
-
-def classify_gateway(exc: GatewayError) -> _Failure:
-    """A failure of the info cache (it speaks the gateway's errors)."""
-    status = exc.upstream_status
-    message = f"{exc.message} (HTTP {status})" if status else exc.message
-    if exc.message in (NOT_CONNECTED, NEEDS_REAUTHORIZATION):
-        return _Failure("auth", status, message, message)
-    if exc.message == RATE_LIMITED:
-        return _Failure("rate_limited", 429, message, message, exc.retry_after)
-    if isinstance(exc, UpstreamError) and "paid period" in str(exc.details.get("reason", "")):
-        return _Failure("payment", 402, message, message)
-    return _Failure("transient", status, message, message, exc.retry_after)
 
 
 @dataclass
@@ -239,7 +167,9 @@ class Deliverer:
         try:
             fields = await account_fields(self.fields)
         except GatewayError as exc:
-            await self._reschedule([w.delivery for w in forms], classify_gateway(exc), "form")
+            # The info cache classified amoCRM's failure; anything else is the gateway's own.
+            failure = exc.upstream or Failure("transient", None, exc.message, exc.message)
+            await self._reschedule([w.delivery for w in forms], failure, "form")
             return []
         for work in forms:
             work.built = self._build(work, fields)
@@ -285,8 +215,8 @@ class Deliverer:
                 if len(items) < 250 or len(matches) == len(wanted) or oldest < since:
                     break
         except AmoError as exc:
-            failure = classify(exc)
-            failure.maybe_applied = True  # still unknown: reconcile again next time
+            # Still unknown: reconcile again next time.
+            failure = replace(classify(exc), maybe_applied=True)
             await self._reschedule([w.delivery for w in unknown], failure, "reconcile")
             return [], []
         ms = _ms(t0)
@@ -411,7 +341,7 @@ class Deliverer:
                         self._created(work, result.lead_id)
                         created.append(work)
             if lost:
-                failure = _Failure(
+                failure = Failure(
                     "transient",
                     200,
                     "amoCRM's answer did not list this lead",
@@ -551,7 +481,7 @@ class Deliverer:
         *,
         note_id: int | None,
         note_error: str | None = None,
-        attempt: tuple[datetime, int, _Failure | None] | None = None,
+        attempt: tuple[datetime, int, Failure | None] | None = None,
         lead_id: int | None = None,
     ) -> None:
         """`lead_id`: the amoCRM lead created in this pass (the claimed row predates it)."""
@@ -592,7 +522,7 @@ class Deliverer:
         *,
         started: datetime | None = None,
         ms: int = 0,
-        failure: _Failure | None = None,
+        failure: Failure | None = None,
     ) -> None:
         async with self.database.transaction() as conn:
             await store.record_attempt(
@@ -622,7 +552,7 @@ class Deliverer:
     async def _reschedule(
         self,
         batch: Sequence[store.Delivery],
-        failure: _Failure,
+        failure: Failure,
         step: str,
         started: datetime | None = None,
         ms: int = 0,
@@ -698,7 +628,7 @@ class Deliverer:
         pauses (its own `AmoClient`, so the app's client keeps its waiting limiter)."""
         base = await self.amo.api_base()
         if not base:
-            raise AmoAuthError("amoCRM is not connected")
+            raise NotConnected("amoCRM is not connected")
         if self._client is None or base != self._client_base:
             await self.close()
             self._client = AmoClient(
