@@ -32,11 +32,11 @@ def run_worker() -> None:
 
 async def _serve(settings: object) -> bool:
     from amogate.connection.service import AmoConnection
+    from amogate.deliveries.signals import DeliverySignals
     from amogate.info.source import info_cache_for
     from amogate.settings import Settings
     from amogate.storage import migrate
     from amogate.storage.db import Database
-    from amogate.worker.signals import DeliverySignals
     from amogate.worker.worker import DeliveryWorker, deliverer_from, purge_from
 
     assert isinstance(settings, Settings)
