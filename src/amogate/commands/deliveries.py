@@ -10,6 +10,7 @@ import typer
 
 from amogate.commands import output
 from amogate.commands.runtime import run_on_database
+from amogate.commands.startup import check_database, fail, load_settings
 from amogate.deliveries.service import Deliveries
 from amogate.storage import deliveries as store
 
@@ -19,8 +20,6 @@ T = TypeVar("T")
 
 def _run(action: Callable[[Deliveries], Awaitable[T]]) -> T:
     """Run `action(deliveries)` against the configured database."""
-    from amogate.cli import check_database, load_settings
-
     settings = load_settings()
     check_database(settings)
     return run_on_database(settings.database_url, lambda db: action(Deliveries.of(db, settings)))
@@ -36,8 +35,6 @@ def list_command(
 ) -> None:
     """List deliveries, newest first."""
     if status is not None and status not in store.STATUSES:
-        from amogate.cli import fail
-
         fail(f"--status must be one of {', '.join(store.STATUSES)}")
 
     async def action(deliveries: Deliveries) -> list[store.Delivery]:
@@ -76,8 +73,6 @@ def show_command(
 
     view = _run(action)
     if view is None:
-        from amogate.cli import fail
-
         fail(f"no delivery {delivery_id}", code=1)
     typer.echo(json.dumps(view, ensure_ascii=False, indent=2))
 
@@ -92,8 +87,6 @@ def retry_command(
     ),
 ) -> None:
     """Send a failed delivery again now (a running worker picks it up)."""
-    from amogate.cli import fail
-
     if (delivery_id is None) == (not failed):
         fail("give a delivery id or --failed")
 

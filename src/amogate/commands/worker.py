@@ -13,7 +13,7 @@ import signal
 
 def run_worker() -> None:
     """Deliver queued leads to amoCRM (no HTTP API)."""
-    from amogate.cli import check_database, fail, load_settings
+    from amogate.commands.startup import check_database, fail, load_settings
     from amogate.logging import configure_logging
 
     settings = load_settings()

@@ -34,7 +34,6 @@ from amogate.access.sessions import (
     tokens_match,
 )
 from amogate.api.auth import SCOPES
-from amogate.api.oauth import set_state_cookie
 from amogate.connection import connect
 from amogate.deliveries.service import Deliveries
 from amogate.settings import Settings
@@ -45,6 +44,7 @@ from amogate.web import actions, overview
 from amogate.web.i18n import LANG_COOKIE, negotiate, translator
 from amogate.web.masking import mask_payload
 from amogate.web.render import STATIC, Pages, secure_headers
+from amogate.web.state_cookie import set_state_cookie
 
 log = structlog.get_logger("amogate.admin")
 
