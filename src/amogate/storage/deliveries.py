@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -322,6 +322,75 @@ async def mark_form_created(
     return bool(result.rowcount)
 
 
+@dataclass(frozen=True)
+class FormCreated:
+    """One form amoCRM created, for `mark_forms_created`."""
+
+    delivery_id: str
+    uid: str | None
+    lead_id: int | None
+    contact_id: int | None
+    remarked: tuple[dict[str, Any], list[dict[str, str]]] | None = None
+
+
+async def mark_forms_created(
+    conn: AsyncConnection, forms: Sequence[FormCreated], *, owner: str, now: datetime
+) -> set[str]:
+    """`mark_form_created` for a batch: the common case (nothing set aside) in ONE statement
+    (executemany), so the transaction holds SQLite's single writer only for a moment. Returns
+    the ids this owner still held (the ones now marked)."""
+    plain = [f for f in forms if f.remarked is None]
+    for form in forms:
+        if form.remarked is not None:
+            await mark_form_created(
+                conn,
+                form.delivery_id,
+                owner=owner,
+                now=now,
+                uid=form.uid,
+                lead_id=form.lead_id,
+                contact_id=form.contact_id,
+                remarked=form.remarked,
+            )
+    if plain:
+        await conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.id == bindparam("b_id"),
+                deliveries.c.lease_owner == bindparam("b_owner"),
+            )
+            .values(
+                step=STEP_NOTE,
+                outcome_unknown=False,
+                amo_uid=bindparam("b_uid"),
+                amo_lead_id=bindparam("b_lead_id"),
+                amo_contact_id=bindparam("b_contact_id"),
+                attempts=deliveries.c.attempts + 1,
+                last_error=None,
+                updated_at=now,
+            ),
+            [
+                {
+                    "b_id": f.delivery_id,
+                    "b_owner": owner,
+                    "b_uid": f.uid,
+                    "b_lead_id": f.lead_id,
+                    "b_contact_id": f.contact_id,
+                }
+                for f in plain
+            ],
+        )
+    # Inside the transaction the rows just updated are ours until it commits.
+    owned = await conn.execute(
+        select(deliveries.c.id).where(
+            deliveries.c.id.in_([f.delivery_id for f in forms]),
+            deliveries.c.lease_owner == owner,
+            deliveries.c.step == STEP_NOTE,
+        )
+    )
+    return {row.id for row in owned}
+
+
 async def replace_payload(
     conn: AsyncConnection,
     delivery_id: str,
@@ -338,6 +407,52 @@ async def replace_payload(
         .values(payload=payload, warnings=warnings or None, updated_at=now)
     )
     return bool(result.rowcount)
+
+
+@dataclass(frozen=True)
+class NoteOutcome:
+    """How one lead's note went, for `mark_delivered_many`."""
+
+    delivery_id: str
+    note_id: int | None
+    note_error: str | None
+
+
+async def mark_delivered_many(
+    conn: AsyncConnection, outcomes: Sequence[NoteOutcome], *, owner: str, now: datetime
+) -> None:
+    """`mark_delivered` for a batch in ONE statement (executemany): a transaction of a few
+    statements holds SQLite's single writer for a moment, where one per row held it for as
+    long as the event loop took to come back to each of them."""
+    if not outcomes:
+        return
+    await conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id == bindparam("b_id"),
+            deliveries.c.lease_owner == bindparam("b_owner"),
+        )
+        .values(
+            status=DELIVERED,
+            step=STEP_DONE,
+            outcome_unknown=False,
+            amo_note_id=bindparam("b_note_id"),
+            last_error=bindparam("b_note_error"),
+            delivered_at=now,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        ),
+        [
+            {
+                "b_id": o.delivery_id,
+                "b_owner": owner,
+                "b_note_id": o.note_id,
+                "b_note_error": o.note_error,
+            }
+            for o in outcomes
+        ],
+    )
 
 
 async def mark_delivered(
@@ -434,6 +549,26 @@ async def release(conn: AsyncConnection, ids: Sequence[str], *, owner: str, now:
             )
             .values(status=RETRYING, lease_owner=None, lease_until=None, updated_at=now)
         )
+
+
+async def record_attempts(conn: AsyncConnection, attempts: Sequence[dict[str, Any]]) -> None:
+    """`record_attempt` for a batch in ONE statement; each dict has its keyword arguments
+    and `delivery_id`."""
+    if not attempts:
+        return
+    rows = [
+        {
+            "delivery_id": a["delivery_id"],
+            "step": a["step"],
+            "started_at": a["started_at"],
+            "duration_ms": max(0, a["duration_ms"]),
+            "outcome": a["outcome"],
+            "http_status": a["http_status"],
+            "detail": None if a["detail"] is None else a["detail"][:DETAIL_LIMIT],
+        }
+        for a in attempts
+    ]
+    await conn.execute(insert(delivery_attempts), rows)
 
 
 async def record_attempt(

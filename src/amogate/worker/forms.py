@@ -130,34 +130,47 @@ async def send_forms(
         by_request = {r.request_id: r for r in results}
         ms = elapsed_ms(t0)
         lost: list[store.Delivery] = []
+        answered: list[tuple[Work, store.FormCreated]] = []
+        for delivery_id, work in pending.items():
+            result = by_request.get(delivery_id)
+            if result is None or result.lead_id is None:
+                lost.append(work.delivery)
+                continue
+            form = store.FormCreated(
+                delivery_id,
+                result.uid,
+                result.lead_id,
+                result.contact_id,
+                remarked=work.created_record(),
+            )
+            answered.append((work, form))
+        # Two statements for the batch (attempts, outcomes): a short hold of SQLite's writer.
         async with recorder.database.transaction() as conn:
-            for delivery_id, work in pending.items():
-                result = by_request.get(delivery_id)
-                if result is None or result.lead_id is None:
-                    lost.append(work.delivery)
-                    continue
-                await store.record_attempt(
-                    conn,
-                    delivery_id,
-                    step="form",
-                    started_at=started,
-                    duration_ms=ms,
-                    outcome="ok",
-                    http_status=200,
-                    detail=f"unsorted {result.uid}, lead {result.lead_id}",
-                )
-                if await store.mark_form_created(
-                    conn,
-                    delivery_id,
-                    owner=recorder.owner,
-                    now=recorder.clock(),
-                    uid=result.uid,
-                    lead_id=result.lead_id,
-                    contact_id=result.contact_id,
-                    remarked=work.created_record(),
-                ):
-                    work.created(result.lead_id)
-                    created.append(work)
+            await store.record_attempts(
+                conn,
+                [
+                    {
+                        "delivery_id": form.delivery_id,
+                        "step": "form",
+                        "started_at": started,
+                        "duration_ms": ms,
+                        "outcome": "ok",
+                        "http_status": 200,
+                        "detail": f"unsorted {form.uid}, lead {form.lead_id}",
+                    }
+                    for _, form in answered
+                ],
+            )
+            owned = await store.mark_forms_created(
+                conn,
+                [form for _, form in answered],
+                owner=recorder.owner,
+                now=recorder.clock(),
+            )
+        for work, form in answered:
+            if form.delivery_id in owned:
+                work.created(form.lead_id)
+                created.append(work)
         if lost:
             failure = Failure("transient", 200, LOST, LOST, maybe_applied=True)
             await recorder.reschedule(lost, failure, "form", started, ms)

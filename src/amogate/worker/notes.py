@@ -68,14 +68,12 @@ async def send_notes(client: AmoClient, recorder: Recorder, works: list[Work]) -
             )
             return
         by_request = {r.request_id: r for r in results}
-        ms = elapsed_ms(t0)
+        outcomes: list[tuple[Work, int | None, str | None]] = []
         for delivery_id, (work, _) in pending.items():
             result = by_request.get(delivery_id)
-            await recorder.delivered(
-                work.delivery,
-                note_id=None if result is None else result.id,
-                note_error=None if result is not None else "amoCRM's answer did not list the note",
-                attempt=(started, ms, None),
-                lead_id=work.lead_id,
-            )
+            if result is None:
+                outcomes.append((work, None, "amoCRM's answer did not list the note"))
+            else:
+                outcomes.append((work, result.id, None))
+        await recorder.delivered_batch(outcomes, started, elapsed_ms(t0))
         pending = {}

@@ -17,6 +17,7 @@ from amogate.failures import Failure
 from amogate.storage import deliveries as store
 from amogate.storage.db import Database
 from amogate.worker.retry import RetryPolicy
+from amogate.worker.work import Work
 
 log = structlog.get_logger("amogate.worker")
 
@@ -70,6 +71,42 @@ class Recorder:
             request_id=delivery.request_id,
             lead_id=lead_id or delivery.amo_lead_id,
         )
+
+    async def delivered_batch(
+        self, notes: Sequence[tuple[Work, int | None, str | None]], started: datetime, ms: int
+    ) -> None:
+        """Each lead's note sent in one call (`(work, note_id, note_error)`): the attempts and
+        the outcomes written in one short transaction of two statements."""
+        now = self.clock()
+        async with self.database.transaction() as conn:
+            await store.record_attempts(
+                conn,
+                [
+                    {
+                        "delivery_id": work.delivery.id,
+                        "step": "note",
+                        "started_at": started,
+                        "duration_ms": ms,
+                        "outcome": "ok",
+                        "http_status": 200,
+                        "detail": note_error,
+                    }
+                    for work, _, note_error in notes
+                ],
+            )
+            await store.mark_delivered_many(
+                conn,
+                [store.NoteOutcome(w.delivery.id, note_id, error) for w, note_id, error in notes],
+                owner=self.owner,
+                now=now,
+            )
+        for work, _, _ in notes:
+            log.info(
+                "delivery.delivered",
+                delivery_id=work.delivery.id,
+                request_id=work.delivery.request_id,
+                lead_id=work.lead_id or work.delivery.amo_lead_id,
+            )
 
     async def failed(
         self,
