@@ -3,6 +3,7 @@ framework, with the same bytes, headers, key checks and metrics as the full path
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -17,13 +18,15 @@ from tests.support.gateway import Harness, connected_gateway
 SAME_HEADERS = ("content-type", "content-length", "etag", "cache-control", "x-cache")
 
 
-async def call(app: GatewayApp, path: str, headers: dict[str, str]) -> tuple[dict[str, Any], int]:
-    """One GET straight through the ASGI app; the scope afterwards and the status."""
+async def call(
+    app: GatewayApp, path: str, headers: dict[str, str], *, method: str = "GET", body: bytes = b""
+) -> tuple[dict[str, Any], int]:
+    """One request straight through the ASGI app; the scope afterwards and the status."""
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
@@ -36,7 +39,7 @@ async def call(app: GatewayApp, path: str, headers: dict[str, str]) -> tuple[dic
     sent: list[Message] = []
 
     async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: Message) -> None:
         sent.append(message)
@@ -155,3 +158,76 @@ async def test_a_stale_copy_goes_the_full_way(
             response = await h.gateway.get("/api/v1/info/pipelines", headers=api_headers)
             assert response.status_code == 200
             assert response.headers["x-cache"] == "MISS"  # fetched again each time, not HIT
+
+
+LEAD = {"lead": {"name": "Front door lead"}, "contact": {"name": "Ali", "phone": "+998901234567"}}
+
+
+async def test_a_lead_through_the_front_door_is_taken_as_by_the_full_path(
+    settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, lead_sync_timeout=0) as h:
+        headers = {**api_headers, "X-Request-ID": "form-42"}
+        front = await h.gateway.post("/api/v1/leads/unsorted", json=LEAD, headers=headers)
+        # A query string sends the request the full way.
+        full = await h.gateway.post(
+            "/api/v1/leads/unsorted", params={"via": "full"}, json=LEAD, headers=api_headers
+        )
+        assert front.status_code == full.status_code == 202
+        assert front.headers["x-request-id"] == "form-42"
+        assert {k: v for k, v in front.json()["data"].items() if k != "delivery_id"} == {
+            k: v for k, v in full.json()["data"].items() if k != "delivery_id"
+        }
+        stored = await h.gateway.get(
+            f"/api/v1/leads/deliveries/{front.json()['data']['delivery_id']}", headers=api_headers
+        )
+        assert stored.json()["data"]["lead_name"] == "Front door lead"
+        body = json.dumps(LEAD).encode()
+        sent = {**api_headers, "Content-Type": "application/json", "Content-Length": str(len(body))}
+        assert isinstance(h.app, GatewayApp)
+        scope, status = await call(h.app, "/api/v1/leads/unsorted", sent, method="POST", body=body)
+        assert (status, "route" in scope) == (202, False)
+        metrics = (await h.gateway.get("/metrics", headers=api_headers)).text
+        assert (
+            'amogate_http_requests_total{method="POST",route="/api/v1/leads/unsorted",'
+            'status="202"} 3.0' in metrics
+        )
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        (b'{"lead": ', {}, 400),
+        (b'{"lead": {}}', {}, 422),
+        (b"{}", {"X-API-KEY": "wrong"}, 401),
+        (b"{}", {"Idempotency-Key": " "}, 422),
+    ],
+    ids=["malformed JSON", "invalid lead", "wrong key", "blank idempotency key"],
+)
+async def test_a_refused_lead_gets_the_same_answer_from_the_front_door(
+    body: bytes,
+    headers: dict[str, str],
+    status: int,
+    settings: Settings,
+    api_headers: dict[str, str],
+) -> None:
+    async with connected_gateway(settings, lead_sync_timeout=0) as h:
+        sent = {**api_headers, "Content-Type": "application/json", **headers}
+        front = await h.gateway.post("/api/v1/leads/unsorted", content=body, headers=sent)
+        full = await h.gateway.post(
+            "/api/v1/leads/unsorted", params={"via": "full"}, content=body, headers=sent
+        )
+        assert front.status_code == full.status_code == status
+        assert front.json() == full.json()
+
+
+async def test_a_key_without_the_leads_scope_is_refused_in_front(
+    settings: Settings,
+) -> None:
+    async with connected_gateway(settings, lead_sync_timeout=0) as h:
+        reader, _ = await issue_key(settings.database_url, "reader", ["info:read"])
+        response = await h.gateway.post(
+            "/api/v1/leads/unsorted", json=LEAD, headers={"X-API-KEY": reader}
+        )
+        assert response.status_code == 403
+        assert response.json()["error"] == "API key lacks scope leads:write"

@@ -1,12 +1,15 @@
 """`GatewayApp`: the FastAPI app with a front door for its hottest, simplest requests.
 
 `GET /health` and fresh cached reads (`GET /api/v1/info/...` without a query string) are
-answered here from prepared bytes, before the framework's middleware, routing and dependency
-injection, which cost several times what the answer itself does (see README, Performance).
-They keep everything the full path gives them: the request id (echoed or made), the metrics
-and the access line, the API key check (same `ApiKeyAuthenticator.resolve`, same errors), the
-ETag and `If-None-Match`. Anything else — another method or path, a query string, a trailing
-slash, an `Origin` header (CORS), a copy that is missing or too old — goes the full way.
+answered here from prepared bytes, and `POST /api/v1/leads/unsorted` is handed to the same
+intake as its route, before the framework's middleware, routing and dependency injection,
+which cost several times what a cheap answer itself does (see README, Performance). They keep
+everything the full path gives them: the request id (echoed or made, bound to log lines), the
+metrics and the access line, the API key check (same `ApiKeyAuthenticator.resolve`, same
+errors), the ETag and `If-None-Match`, the body limit, the error envelope. Anything else —
+another method or path, a query string, a trailing slash, an `Origin` header (CORS), a body
+without Content-Length or over the limit, a copy that is missing or too old — goes the full
+way.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import structlog
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from amogate.api import info
+from amogate.api import envelope, info
 from amogate.api.auth import ApiKeyAuthenticator, Principal
 from amogate.api.errors import gateway_error_response
 from amogate.api.health import HEALTH_BODY
-from amogate.api.middleware import request_id_for
+from amogate.api.leads import take_lead
+from amogate.api.middleware import request_id_for, send_too_large
 from amogate.errors import GatewayError
 from amogate.info.cache import InfoCache
 from amogate.metrics import GatewayMetrics
@@ -30,6 +34,8 @@ from amogate.storage.db import Database
 log = structlog.get_logger("amogate.api")
 
 HEALTH_PATH = "/health"
+LEADS_PATH = "/api/v1/leads/unsorted"
+UNEXPECTED = "An unexpected error occurred"
 _JSON = (b"content-type", b"application/json")
 _HEALTH_HEADERS = [_JSON, (b"content-length", str(len(HEALTH_BODY)).encode())]
 
@@ -37,13 +43,22 @@ _HEALTH_HEADERS = [_JSON, (b"content-length", str(len(HEALTH_BODY)).encode())]
 class _Headers:
     """The few request headers the front door looks at, read in one pass."""
 
-    __slots__ = ("api_key", "if_none_match", "origin", "request_id")
+    __slots__ = (
+        "api_key",
+        "content_length",
+        "idempotency_key",
+        "if_none_match",
+        "origin",
+        "request_id",
+    )
 
     def __init__(self, scope: Scope) -> None:
         self.request_id = ""
         self.origin: bytes | None = None
         self.api_key: str | None = None
         self.if_none_match: str | None = None
+        self.idempotency_key: str | None = None
+        self.content_length: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 self.request_id = value.decode("latin-1")
@@ -53,18 +68,99 @@ class _Headers:
                 self.api_key = value.decode("latin-1")
             elif name == b"if-none-match":
                 self.if_none_match = value.decode("latin-1")
+            elif name == b"idempotency-key":
+                self.idempotency_key = value.decode("latin-1")
+            elif name == b"content-length":
+                self.content_length = value
 
 
 class GatewayApp(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            path = scope["path"]
-            if path == HEALTH_PATH or path in info.READS:
+        if scope["type"] == "http":
+            path, method = scope["path"], scope["method"]
+            if method == "GET" and (path == HEALTH_PATH or path in info.READS):
                 started = time.perf_counter()
                 headers = _Headers(scope)
                 if headers.origin is None and await self._front(scope, send, headers, started):
                     return
+            elif method == "POST" and path == LEADS_PATH:
+                started = time.perf_counter()
+                headers = _Headers(scope)
+                if headers.origin is None and await self._lead(
+                    scope, receive, send, headers, started
+                ):
+                    return
         await super().__call__(scope, receive, send)
+
+    async def _lead(
+        self, scope: Scope, receive: Receive, send: Send, headers: _Headers, started: float
+    ) -> bool:
+        """The intake, from the same `take_lead` as its route; False (nothing read or sent)
+        when the request needs the full path."""
+        settings = self.state.settings
+        database = getattr(self.state, "database", None)
+        limit = int(settings.max_body_bytes)
+        try:
+            declared = int(headers.content_length or b"")
+        except ValueError:
+            return False
+        if declared > limit or scope["query_string"] or not isinstance(database, Database):
+            return False
+        request_id = request_id_for(headers.request_id)
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            status = await self._take_lead(receive, send, headers, request_id, database, limit)
+        if status is not None:
+            self._record(LEADS_PATH, status, started, request_id, method="POST")
+        return True
+
+    async def _take_lead(
+        self,
+        receive: Receive,
+        send: Send,
+        headers: _Headers,
+        request_id: str,
+        database: Database,
+        limit: int,
+    ) -> int | None:
+        """Answer the lead; its status (None when the client went away before the body)."""
+        try:
+            principal = await self._authenticate(
+                database, headers.api_key, request_id, "leads:write"
+            )
+            body = await _read_body(receive, limit)
+            if body is None:
+                return None
+            if isinstance(body, int):
+                await send_too_large(send, limit)
+                return 413
+            response = await take_lead(
+                self.state,
+                principal,
+                body,
+                idempotency_header=headers.idempotency_key,
+                request_id=request_id,
+            )
+        except GatewayError as exc:
+            if exc.status_code >= 500:
+                log.warning("request.failed", status=exc.status_code, error=exc.message)
+            response = gateway_error_response(exc)
+        except Exception as exc:
+            # As the full path's handler: the traceback to the log, the request id to the caller.
+            log.error(
+                "request.unexpected_error",
+                exc_type=type(exc).__name__,
+                request_id=request_id,
+                exc_info=exc,
+            )
+            response = envelope.error(500, UNEXPECTED)
+        await self._send(
+            send,
+            response.status_code,
+            list(response.raw_headers),
+            bytes(response.body),
+            request_id,
+        )
+        return response.status_code
 
     async def _front(self, scope: Scope, send: Send, headers: _Headers, started: float) -> bool:
         """Answer the request here and return True, or send nothing and return False."""
@@ -95,7 +191,7 @@ class GatewayApp(FastAPI):
             return False  # the full path fetches, or serves the old copy marked stale
         route = scope["path"]
         try:
-            await self._authenticate(database, headers.api_key, request_id)
+            await self._authenticate(database, headers.api_key, request_id, "info:read")
         except GatewayError as exc:
             if exc.status_code >= 500:
                 log.warning("request.failed", status=exc.status_code, error=exc.message)
@@ -124,7 +220,7 @@ class GatewayApp(FastAPI):
         return True
 
     async def _authenticate(
-        self, database: Database, presented: str | None, request_id: str
+        self, database: Database, presented: str | None, request_id: str, scope: str
     ) -> Principal:
         """The same check as `current_principal` for a request without an Origin."""
         authenticator = self.state.authenticator
@@ -135,7 +231,7 @@ class GatewayApp(FastAPI):
                 presented,
                 origin=None,
                 global_origins=self.state.settings.cors_allowed_origins,
-                scope="info:read",
+                scope=scope,
             )
 
     @staticmethod
@@ -150,7 +246,27 @@ class GatewayApp(FastAPI):
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _record(self, route: str, status: int, started: float, request_id: str) -> None:
+    def _record(
+        self, route: str, status: int, started: float, request_id: str, method: str = "GET"
+    ) -> None:
         metrics = self.state.metrics
         assert isinstance(metrics, GatewayMetrics)
-        metrics.record_request(route, "GET", status, time.perf_counter() - started, request_id)
+        metrics.record_request(route, method, status, time.perf_counter() - started, request_id)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | int | None:
+    """The whole body; its size so far (int) once it passes `limit` (a Content-Length that
+    lied); None when the client disconnected."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return size
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -34,9 +34,8 @@ MAX_JSON_DEPTH = 32
 _TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
 
 
-async def read_json(request: Request) -> Any:
+def decode_json(raw: bytes) -> Any:
     """Decode the body ourselves so a malformed body gets the original's 400 answer."""
-    raw = await request.body()
     # Only a body with more brackets than the limit can be too deep: most bodies skip the walk.
     if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _too_deep(raw):
         raise InvalidJSON(details={"json_error": _TOO_DEEP})
@@ -84,17 +83,35 @@ def _json_error_text(exc: Exception) -> str:
 async def create_unsorted(
     request: Request, principal: Annotated[Principal, Depends(current_principal)]
 ) -> JSONResponse:
+    return await take_lead(
+        request.app.state,
+        principal,
+        await request.body(),
+        idempotency_header=request.headers.get("idempotency-key"),
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+async def take_lead(
+    state: Any,
+    principal: Principal,
+    body: bytes,
+    *,
+    idempotency_header: str | None,
+    request_id: str | None,
+) -> JSONResponse:
+    """The intake behind the route (and `amogate.api.front`, which reads the same body)."""
     principal.require("leads:write")
-    received = await read_json(request)
+    received = decode_json(body)
     lead = parse_lead_request(received)
     submission = Submission(
         lead,
         received,
         api_key_id=principal.key_id,
-        idempotency_key=idempotency_key(request.headers.get("idempotency-key")),
-        request_id=getattr(request.state, "request_id", None),
+        idempotency_key=idempotency_key(idempotency_header),
+        request_id=request_id,
     )
-    intake = getattr(request.app.state, "lead_intake", None)
+    intake = getattr(state, "lead_intake", None)
     if intake is None:
         raise ServiceUnavailable("amoCRM delivery is not configured")
     answer: IntakeAnswer = await intake.accept(submission)
