@@ -1,6 +1,6 @@
 """amogate benchmarks: real processes, `wrk` as the load generator, medians of 3 runs.
 
-    python -m bench.run [--runs 3] [--duration 10] [--processes N]
+    python -m bench.run [--runs 3] [--duration 10] [--processes N] [--render JSON]
                         [--only health,reads,intake,sync,delivery,processes_2,postgres,startup]
                         (and shared_budget, run only when named)
 
@@ -672,19 +672,25 @@ def machine() -> dict[str, str]:
 
 
 def render(stats: dict[str, dict[str, dict[str, float]]]) -> str:
+    """The table: each figure's median, min and max, the floor measured in the same runs
+    (median) next to the scenario's figures, and the target."""
     lines = [
-        "| scenario | metric | median | min | max | target |",
-        "|---|---|---|---|---|---|",
+        "| scenario | metric | median | min | max | floor (req/s) | target |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, metrics in stats.items():
+        floor = metrics.get("floor_rps", {}).get("median")
         for metric, s in metrics.items():
+            if metric == "floor_rps":
+                continue
             target = TARGETS.get((name, metric))
             mark = ""
             if target:
                 op, bound = target
                 ok = s["median"] >= bound if op == ">=" else s["median"] <= bound
                 mark = f"{op} {bound:g} {'ok' if ok else 'MISSED'}"
-            cells = f"{s['median']:.4g} | {s['min']:.4g} | {s['max']:.4g}"
+            shown_floor = f"{floor:.0f}" if floor is not None else ""
+            cells = f"{s['median']:.4g} | {s['min']:.4g} | {s['max']:.4g} | {shown_floor}"
             lines.append(f"| {name} | {metric} | {cells} | {mark} |")
     return "\n".join(lines)
 
@@ -698,7 +704,15 @@ def main() -> None:
     parser.add_argument(
         "--processes", type=int, default=1, help="amogate serve --processes (default: 1)"
     )
+    parser.add_argument(
+        "--render", type=Path, metavar="JSON", help="print the table of an earlier run and stop"
+    )
     args = parser.parse_args()
+    if args.render is not None:
+        saved = json.loads(args.render.read_text())
+        print(render(saved["stats"]))
+        print(f"\nmachine: {saved['machine']}")
+        return
     PROCESSES["n"] = args.processes
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is not installed (apt-get install wrk)")
