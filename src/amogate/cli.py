@@ -85,6 +85,7 @@ def serve(
     import uvicorn
 
     from amogate.app import create_app
+    from amogate.app_state import state_of
     from amogate.logging import configure_logging
     from amogate.storage import migrate
     from amogate.storage.db import Database
@@ -140,7 +141,7 @@ def serve(
         uvicorn.run(APP_FACTORY, factory=True, workers=processes, **options)
         return
     application = create_app(settings)
-    application.state.run_worker = not no_worker
+    state_of(application).run_worker = not no_worker
     uvicorn.run(application, **options)
 
 

@@ -10,8 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from amogate.api.auth import Principal, current_principal
-from amogate.api.deps import database_of
+from amogate.access.keys import Principal
+from amogate.accounts.config import DEFAULT
+from amogate.api.auth import current_principal
+from amogate.api.deps import account_of, database_of, gateway_of
 from amogate.api.envelope import success
 from amogate.errors import InvalidJSON, NotFound, ServiceUnavailable
 from amogate.leads.reading import parse_lead_request
@@ -86,10 +88,10 @@ async def create_unsorted(
 ) -> JSONResponse:
     principal.require("leads:write")
     lead = parse_lead_request(await read_json(request))
-    intake = getattr(request.app.state, "lead_intake", None)
-    if intake is None:
+    if principal.account == DEFAULT and gateway_of(request).default is None:
         raise ServiceUnavailable("amoCRM delivery is not configured")
-    result: JSONResponse = await intake.accept(request, principal, lead)
+    account = await account_of(request, principal)
+    result: JSONResponse = await account.intake.accept(request, principal, lead)
     return result
 
 

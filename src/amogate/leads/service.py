@@ -27,7 +27,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from amogate.api.auth import Principal
+from amogate.access.keys import Principal
 from amogate.api.envelope import error, success
 from amogate.errors import Conflict, GatewayError, ValidationFailed
 from amogate.leads import mapping
@@ -65,6 +65,7 @@ class LeadIntake:
     signals: DeliverySignals
     fields: Callable[[], FieldLists | None]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    account_key: str = "default"  # the amoCRM account this intake stores leads for
 
     async def accept(
         self, request: Request, principal: Principal, lead: LeadRequest
@@ -84,6 +85,7 @@ class LeadIntake:
             "lead_name": lead.lead.name,
             "contact_name": mapping.contact_name(payload["contact"]),
             "api_key_id": principal.key_id,
+            "account_key": self.account_key,
             "request_id": request_id,
             "now": now,
             "give_up_at": now + timedelta(hours=self.settings.delivery_max_age_hours),

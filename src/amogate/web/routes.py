@@ -25,6 +25,7 @@ from starlette.datastructures import FormData
 
 from amogate.access import login_limit
 from amogate.access.admin import AdminAccess
+from amogate.access.keys import SCOPES
 from amogate.access.sessions import (
     CSRF_FIELD,
     LOGIN_COOKIE,
@@ -33,9 +34,12 @@ from amogate.access.sessions import (
     new_login_token,
     tokens_match,
 )
-from amogate.api.auth import SCOPES
+from amogate.accounts.config import DEFAULT
 from amogate.api.oauth import set_state_cookie
+from amogate.app_state import state_of
 from amogate.connection import connect
+from amogate.connection.service import AmoConnection
+from amogate.runtime import Gateway
 from amogate.settings import Settings
 from amogate.storage import deliveries as delivery_store
 from amogate.storage import delivery_views
@@ -85,20 +89,26 @@ class Ctx:
     login_token: str | None = None  # the sign-in form's token (before sign-in)
 
     @property
+    def gateway(self) -> Gateway:
+        return state_of(self.request.app).running()
+
+    @property
     def database(self) -> Database:
-        database: Database = self.request.app.state.database
-        return database
+        return self.gateway.database
 
     @property
     def settings(self) -> Settings:
-        settings: Settings = self.request.app.state.settings
-        return settings
+        return state_of(self.request.app).settings
+
+    def amo(self, account: str = DEFAULT) -> AmoConnection | None:
+        """The connection of a running account (None: not configured or not running)."""
+        running = self.gateway.accounts.get(account)
+        return running.amo if running is not None else None
 
     def wake_worker(self) -> None:
-        """This process's worker picks requeued leads up at once (others poll the table)."""
-        signals = getattr(self.request.app.state, "delivery_signals", None)
-        if signals is not None:
-            signals.wake()
+        """This process's workers pick requeued leads up at once (others poll the table)."""
+        for account in self.gateway.accounts.values():
+            account.signals.wake()
 
     def t(self, message_id: str, **values: object) -> str:
         return translator(self.lang)(message_id, **values)
@@ -328,7 +338,7 @@ async def logout(ctx: Anyone) -> Response:
 @router.get("/replace-account")
 async def replace_account_page(ctx: Admin) -> Response:
     """The confirm step before connecting an amoCRM account other than the connected one."""
-    amo = getattr(ctx.request.app.state, "amo", None)
+    amo = ctx.amo()
     row = await amo.account_state() if amo is not None else None
     return ctx.page(
         "replace.html",
@@ -342,7 +352,7 @@ async def replace_account_page(ctx: Admin) -> Response:
 async def replace_account(form: Form) -> Response:
     """Confirmed: start the consent with a state that may replace the connected account."""
     ctx = form.ctx
-    amo = getattr(ctx.request.app.state, "amo", None)
+    amo = ctx.amo()
     if amo is None:
         return ctx.page("error.html", status=400, message=ctx.t("replace.not_configured"))
     try:
@@ -457,7 +467,7 @@ async def delivery_page(ctx: Admin, delivery_id: str) -> Response:
         attempts = await delivery_store.attempts_of(conn, delivery_id) if delivery else []
     if delivery is None:
         return ctx.page("error.html", status=404, message=ctx.t("error.not_found"))
-    amo = getattr(ctx.request.app.state, "amo", None)
+    amo = ctx.amo(delivery.account_key)
     host = None
     if amo is not None and delivery.amo_lead_id is not None:
         host = overview.account_host(amo, await amo.account_state())

@@ -33,7 +33,6 @@ from typing import Any
 
 import structlog
 
-from amogate.amocrm.auth import BearerAuth
 from amogate.amocrm.client import AmoClient
 from amogate.amocrm.errors import (
     AmoAuthError,
@@ -191,7 +190,12 @@ class Deliverer:
         now = self.clock()
         async with self.database.transaction() as conn:
             batch = await store.claim_due(
-                conn, owner=self.owner, now=now, lease_until=now + self.lease, limit=self.batch_size
+                conn,
+                owner=self.owner,
+                now=now,
+                lease_until=now + self.lease,
+                limit=self.batch_size,
+                account_key=self.amo.account_key,  # each account's worker, its own leads
             )
         if not batch:
             return 0
@@ -701,13 +705,7 @@ class Deliverer:
             raise AmoAuthError("amoCRM is not connected")
         if self._client is None or base != self._client_base:
             await self.close()
-            self._client = AmoClient(
-                base,
-                auth=BearerAuth(self.amo.tokens),
-                limiter=self.amo.limiter.with_max_wait(self.max_pause_wait),
-                transport=self.amo.transport,
-                on_call=self.amo.on_call,
-            )
+            self._client = self.amo.build_client(base, max_pause_wait=self.max_pause_wait)
             self._client_base = base
         return self._client
 
