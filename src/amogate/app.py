@@ -36,6 +36,7 @@ from amogate.metrics import GatewayMetrics, MetricsMiddleware
 from amogate.runtime import Gateway
 from amogate.settings import Settings
 from amogate.storage.db import Database
+from amogate.web import accounts as admin_accounts
 from amogate.web.routes import install as install_admin
 
 log = structlog.get_logger("amogate.app")
@@ -125,6 +126,7 @@ def create_app(
     app.include_router(diagnostics.router)
     app.include_router(info.router)
     install_admin(app, admin_access)
+    app.include_router(admin_accounts.router)
     app.include_router(ready.router)
     app.include_router(metrics_api.router)
 

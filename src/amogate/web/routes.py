@@ -9,6 +9,7 @@ shared `rate_counters` table, so the limits hold across instances.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from amogate.access.sessions import (
     new_login_token,
     tokens_match,
 )
-from amogate.accounts.config import DEFAULT
+from amogate.accounts.config import DEFAULT, NAME_RULE
 from amogate.api.oauth import set_state_cookie
 from amogate.app_state import state_of
 from amogate.connection import connect
@@ -53,6 +54,7 @@ log = structlog.get_logger("amogate.admin")
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
+ACCOUNT_NAME = re.compile(NAME_RULE)
 LOGIN_LIMIT = login_limit.PER_ADDRESS
 PAGE_SIZE = 25
 RETRYABLE = (delivery_store.FAILED, delivery_store.RETRYING, delivery_store.QUEUED)
@@ -398,8 +400,12 @@ def _delivery_filter(
     status = q.get("state") if q.get("state") in delivery_store.STATUSES else None
     day_from, day_to = _day(q.get("from")), _day(q.get("to"))
     text = (q.get("q") or "").strip()[:100] or None
+    account = q.get("account") or None
+    if account is not None and not ACCOUNT_NAME.fullmatch(account):
+        account = None
     f = delivery_views.DeliveryFilter(
         status=status,
+        account=account,
         created_from=_start_of(day_from, zone) if day_from else None,
         created_before=_start_of(day_to + timedelta(days=1), zone) if day_to else None,
         text=text,
@@ -409,6 +415,7 @@ def _delivery_filter(
         "from": day_from.isoformat() if day_from else "",
         "to": day_to.isoformat() if day_to else "",
         "q": text or "",
+        "account": account or "",
     }
     return f, shown
 
@@ -456,6 +463,7 @@ async def deliveries_page(ctx: Admin) -> Response:
         pages=pages,
         links=links,
         statuses=delivery_store.STATUSES,
+        accounts=sorted(ctx.gateway.accounts),
         flash=_flash(ctx),
     )
 
