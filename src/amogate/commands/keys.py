@@ -85,8 +85,10 @@ def create(
     issued = _run(store)
     if isinstance(issued, keys.KeyProblem):
         _fail(issued.text)
+    # The account is named only when it is not `default` (single-account setups see no change).
+    owner = "" if wanted.account == DEFAULT else f" for account {wanted.account!r}"
     typer.echo(
-        f"Created API key {wanted.name!r} (id {issued.key_id}) for account {wanted.account!r}, "
+        f"Created API key {wanted.name!r} (id {issued.key_id}){owner}, "
         f"scopes: {', '.join(wanted.scopes)}"
     )
     typer.echo("Store it now: it is shown only once.")
@@ -101,24 +103,16 @@ def list_keys() -> None:
     if not rows:
         typer.echo("No API keys (the admin key comes from API_KEY).")
         return
-    header = (
-        "NAME",
-        "ID",
-        "ACCOUNT",
-        "SCOPES",
-        "ORIGINS",
-        "LIMIT/MIN",
-        "CREATED",
-        "LAST USED",
-        "REVOKED",
-    )
+    # The ACCOUNT column appears once a key belongs to an account other than `default`.
+    accounts = any(r.account_key != DEFAULT for r in rows)
+    header = ("NAME", "ID", *(("ACCOUNT",) if accounts else ()), "SCOPES", "ORIGINS")
     output.table(
-        header,
+        (*header, "LIMIT/MIN", "CREATED", "LAST USED", "REVOKED"),
         [
             (
                 r.name,
                 r.id,
-                r.account_key,
+                *((r.account_key,) if accounts else ()),
                 ",".join(r.scopes) or "-",
                 ",".join(r.origins) or "-",
                 str(r.rate_per_minute) if r.rate_per_minute else "-",
