@@ -17,7 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.accounts import add_and_connect, create_key, default_settings, sandboxes
+from tests.support.accounts import (
+    add_and_connect,
+    create_key,
+    default_settings,
+    max_per_second,
+    sandboxes,
+)
 from tests.support.processes import free_port, gateway_env, running_gateway
 
 pytestmark = pytest.mark.slow
@@ -26,17 +32,6 @@ ACCOUNTS = ["default", "b", "c"]
 ACCESS_TOKEN_TTL_S = 4
 BUDGET = 5  # requests/s per account (the sandboxes allow 7: any excess would show as 429s)
 LOAD_S = 20.0
-
-
-def max_per_second(times: list[float]) -> int:
-    """The most requests in any rolling second (each request and the second before it)."""
-    times.sort()
-    most, start = 0, 0
-    for end, at in enumerate(times):
-        while times[start] <= at - 1.0:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
 
 
 async def hammer(gateways: list[str], keys: dict[str, str], seconds: float) -> Counter[str]:

@@ -4,6 +4,7 @@ accounts pointed at them with `amogate accounts add --base-url`, connected with
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -109,6 +110,9 @@ def unsorted_source_uids(box: SandboxServer) -> list[str]:
     ) as http:
         for page in range(1, 200):
             answer = http.get("/api/v4/leads/unsorted", params={"limit": 250, "page": page})
+            while answer.status_code == 429:  # the sandbox's own budget: wait a second
+                time.sleep(1.0)
+                answer = http.get("/api/v4/leads/unsorted", params={"limit": 250, "page": page})
             if answer.status_code == 204:
                 break
             answer.raise_for_status()
@@ -117,3 +121,14 @@ def unsorted_source_uids(box: SandboxServer) -> list[str]:
             if len(items) < 250:
                 break
     return found
+
+
+def max_per_second(times: list[float]) -> int:
+    """The most requests in any rolling second (each request and the second before it)."""
+    times.sort()
+    most, start = 0, 0
+    for end, at in enumerate(times):
+        while times[start] <= at - 1.0:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
