@@ -1,0 +1,664 @@
+"""The webhook relay's tables: inbound secrets, subscribers, inbound posts, events, deliveries.
+
+An inbound post and everything it leads to are written in ONE transaction: the post (once per
+account and body hash: an identical repeat inserts nothing), its events, and a delivery row per
+event and subscriber of that event. So an event amoCRM was told "200" about is never lost, and
+the worker finds its deliveries in the table, the queue.
+
+A relay delivery's states are those of a lead's (storage/deliveries.py):
+
+    queued ──claim──> sending ──2xx──> delivered
+                        │
+                        ├─ no answer / non-2xx ──> retrying ──claim (when due)──> sending
+                        ├─ give-up time passed (72 h) ──> failed
+                        ╰─ worker died: the lease runs out and another worker claims it again
+
+Claiming leases due rows with `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's `BEGIN
+IMMEDIATE` gives the same guarantee.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from amogate.storage.tables import (
+    relay_accounts,
+    relay_deliveries,
+    relay_events,
+    relay_posts,
+    relay_subscribers,
+)
+
+QUEUED = "queued"
+SENDING = "sending"
+RETRYING = "retrying"
+DELIVERED = "delivered"
+FAILED = "failed"
+STATUSES = (QUEUED, SENDING, RETRYING, DELIVERED, FAILED)
+PENDING = (QUEUED, SENDING, RETRYING)
+
+DEFAULT_KEEP_TRYING = timedelta(hours=72)
+ERROR_LIMIT = 500
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+# --- rows -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RelayAccount:
+    account_key: str
+    inbound_secret: str
+    registered_events: list[str] | None
+    registered_at: datetime | None
+    amo_webhook_id: int | None
+    amo_disabled: bool
+    reenabled_count: int
+    checked_at: datetime | None
+    check_error: str | None
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: str
+    account_key: str
+    url: str
+    events: list[str]
+    secret: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to store: `code` is what subscribers subscribe to (status_lead, gateway.*)."""
+
+    code: str
+    entity: str
+    action: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    account_key: str
+    code: str
+    entity: str
+    action: str
+    occurred_at: datetime
+    received_at: datetime
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RelayDelivery:
+    id: str
+    event_id: str
+    subscriber_id: str
+    account_key: str
+    status: str
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    next_at: datetime
+    give_up_at: datetime
+    last_status: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    code: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Due:
+    """A claimed delivery with what sending it needs."""
+
+    delivery: RelayDelivery
+    event: Event
+    url: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class StoredPost:
+    duplicate: bool
+    event_ids: list[str]
+    deliveries: int
+
+
+def _account(row: Row[Any]) -> RelayAccount:
+    m = row._mapping
+    return RelayAccount(
+        account_key=m["account_key"],
+        inbound_secret=m["inbound_secret"],
+        registered_events=m["registered_events"],
+        registered_at=m["registered_at"],
+        amo_webhook_id=m["amo_webhook_id"],
+        amo_disabled=bool(m["amo_disabled"]),
+        reenabled_count=int(m["reenabled_count"] or 0),
+        checked_at=m["checked_at"],
+        check_error=m["check_error"],
+    )
+
+
+def _subscriber(row: Row[Any]) -> Subscriber:
+    m = row._mapping
+    return Subscriber(
+        id=m["id"],
+        account_key=m["account_key"],
+        url=m["url"],
+        events=list(m["events"]),
+        secret=m["secret"],
+        created_at=m["created_at"],
+    )
+
+
+def _event(m: Any) -> Event:
+    return Event(
+        id=m["id"],
+        account_key=m["account_key"],
+        code=m["code"],
+        entity=m["entity"],
+        action=m["action"],
+        occurred_at=m["occurred_at"],
+        received_at=m["received_at"],
+        data=m["data"],
+    )
+
+
+def _delivery(m: Any, *, code: str = "", url: str = "") -> RelayDelivery:
+    return RelayDelivery(
+        id=m["id"],
+        event_id=m["event_id"],
+        subscriber_id=m["subscriber_id"],
+        account_key=m["account_key"],
+        status=m["status"],
+        attempts=m["attempts"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        next_at=m["next_at"],
+        give_up_at=m["give_up_at"],
+        last_status=m["last_status"],
+        last_error=m["last_error"],
+        delivered_at=m["delivered_at"],
+        code=code,
+        url=url,
+    )
+
+
+def _insert_ignoring_conflict(conn: AsyncConnection, table: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+# --- accounts (inbound secret, registration state) ------------------------------------------
+
+
+async def get_account(conn: AsyncConnection, account_key: str) -> RelayAccount | None:
+    row = (
+        await conn.execute(
+            select(relay_accounts).where(relay_accounts.c.account_key == account_key)
+        )
+    ).first()
+    return None if row is None else _account(row)
+
+
+async def list_accounts(conn: AsyncConnection) -> list[RelayAccount]:
+    rows = await conn.execute(select(relay_accounts).order_by(relay_accounts.c.account_key))
+    return [_account(row) for row in rows]
+
+
+async def ensure_account(conn: AsyncConnection, account_key: str, now: datetime) -> RelayAccount:
+    """The account's relay row, created with a new random inbound secret when missing."""
+    await conn.execute(
+        _insert_ignoring_conflict(conn, relay_accounts).values(
+            account_key=account_key,
+            inbound_secret=secrets.token_urlsafe(24),
+            amo_disabled=False,
+            reenabled_count=0,
+            created_at=now,
+        )
+    )
+    found = await get_account(conn, account_key)
+    assert found is not None
+    return found
+
+
+async def set_registered(
+    conn: AsyncConnection,
+    account_key: str,
+    *,
+    events: Sequence[str],
+    webhook_id: int | None,
+    now: datetime,
+    reenabled: bool = False,
+) -> None:
+    values: dict[str, Any] = {
+        "registered_events": list(events),
+        "registered_at": now,
+        "amo_webhook_id": webhook_id,
+        "amo_disabled": False,
+        "checked_at": now,
+        "check_error": None,
+    }
+    if reenabled:
+        values["reenabled_count"] = relay_accounts.c.reenabled_count + 1
+    await conn.execute(
+        update(relay_accounts).where(relay_accounts.c.account_key == account_key).values(values)
+    )
+
+
+async def set_checked(
+    conn: AsyncConnection,
+    account_key: str,
+    *,
+    now: datetime,
+    disabled: bool | None = None,
+    error: str | None = None,
+) -> None:
+    values: dict[str, Any] = {"checked_at": now, "check_error": error}
+    if disabled is not None:
+        values["amo_disabled"] = disabled
+    await conn.execute(
+        update(relay_accounts).where(relay_accounts.c.account_key == account_key).values(values)
+    )
+
+
+# --- subscribers ----------------------------------------------------------------------------
+
+
+async def add_subscriber(
+    conn: AsyncConnection,
+    *,
+    account_key: str,
+    url: str,
+    events: Sequence[str],
+    secret: str,
+    now: datetime,
+) -> Subscriber:
+    subscriber = Subscriber(new_id("sub"), account_key, url, list(events), secret, now)
+    await conn.execute(
+        insert(relay_subscribers).values(
+            id=subscriber.id,
+            account_key=account_key,
+            url=url,
+            events=subscriber.events,
+            secret=secret,
+            created_at=now,
+        )
+    )
+    return subscriber
+
+
+async def list_subscribers(
+    conn: AsyncConnection, account_key: str | None = None
+) -> list[Subscriber]:
+    query = select(relay_subscribers).order_by(
+        relay_subscribers.c.created_at, relay_subscribers.c.id
+    )
+    if account_key is not None:
+        query = query.where(relay_subscribers.c.account_key == account_key)
+    return [_subscriber(row) for row in await conn.execute(query)]
+
+
+async def remove_subscriber(conn: AsyncConnection, subscriber_id: str) -> bool:
+    """Delete a subscriber and (cascade) its deliveries, sent or not."""
+    await conn.execute(
+        delete(relay_deliveries).where(relay_deliveries.c.subscriber_id == subscriber_id)
+    )
+    result = await conn.execute(
+        delete(relay_subscribers).where(relay_subscribers.c.id == subscriber_id)
+    )
+    return bool(result.rowcount)
+
+
+# --- events in ------------------------------------------------------------------------------
+
+
+async def store_post(
+    conn: AsyncConnection,
+    *,
+    account_key: str,
+    body_hash: str,
+    body: str,
+    events: Sequence[NewEvent],
+    now: datetime,
+    keep_trying: timedelta = DEFAULT_KEEP_TRYING,
+) -> StoredPost:
+    """Store one inbound post and its events, and queue them for their subscribers; a post
+    whose body this account already sent is a duplicate and stores nothing."""
+    post_id = new_id("post")
+    result = await conn.execute(
+        _insert_ignoring_conflict(conn, relay_posts).values(
+            id=post_id,
+            account_key=account_key,
+            body_hash=body_hash,
+            body=body,
+            event_count=len(events),
+            received_at=now,
+        )
+    )
+    if not result.rowcount:
+        return StoredPost(duplicate=True, event_ids=[], deliveries=0)
+    ids, queued = await offer_events(
+        conn, account_key, events, now=now, post_id=post_id, keep_trying=keep_trying
+    )
+    return StoredPost(duplicate=False, event_ids=ids, deliveries=queued)
+
+
+async def offer_events(
+    conn: AsyncConnection,
+    account_key: str,
+    events: Sequence[NewEvent],
+    *,
+    now: datetime,
+    post_id: str | None = None,
+    keep_trying: timedelta = DEFAULT_KEEP_TRYING,
+) -> tuple[list[str], int]:
+    """Store events and queue a delivery for each subscriber of each; (event ids, deliveries)."""
+    if not events:
+        return [], 0
+    subscribers = await list_subscribers(conn, account_key)
+    event_rows: list[dict[str, Any]] = []
+    delivery_rows: list[dict[str, Any]] = []
+    for event in events:
+        event_id = new_id("evt")
+        event_rows.append(
+            {
+                "id": event_id,
+                "account_key": account_key,
+                "code": event.code[:64],
+                "entity": event.entity[:64],
+                "action": event.action[:64],
+                "occurred_at": event.occurred_at,
+                "received_at": now,
+                "data": event.data,
+                "post_id": post_id,
+            }
+        )
+        for subscriber in subscribers:
+            if event.code in subscriber.events:
+                delivery_rows.append(
+                    {
+                        "id": new_id("whd"),
+                        "event_id": event_id,
+                        "subscriber_id": subscriber.id,
+                        "account_key": account_key,
+                        "status": QUEUED,
+                        "attempts": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                        "next_at": now,
+                        "give_up_at": now + keep_trying,
+                    }
+                )
+    await conn.execute(insert(relay_events), event_rows)
+    if delivery_rows:
+        await conn.execute(insert(relay_deliveries), delivery_rows)
+    return [row["id"] for row in event_rows], len(delivery_rows)
+
+
+async def offer_gateway_event(
+    conn: AsyncConnection,
+    code: str,
+    data: dict[str, Any],
+    *,
+    now: datetime,
+    account_key: str = "default",
+) -> None:
+    """amogate's own event (`gateway.delivery_failed`, ...) to its subscribers, inside the
+    caller's transaction: it is queued exactly when what it reports is committed."""
+    entity, _, action = code.partition(".")
+    await offer_events(conn, account_key, [NewEvent(code, entity, action, now, data)], now=now)
+
+
+# --- the worker's side ----------------------------------------------------------------------
+
+
+def _due(now: datetime) -> Any:
+    waiting = and_(
+        relay_deliveries.c.status.in_((QUEUED, RETRYING)), relay_deliveries.c.next_at <= now
+    )
+    abandoned = and_(relay_deliveries.c.status == SENDING, relay_deliveries.c.lease_until < now)
+    return or_(waiting, abandoned)
+
+
+async def claim_due(
+    conn: AsyncConnection, *, owner: str, now: datetime, lease_until: datetime, limit: int
+) -> list[Due]:
+    """Lease up to `limit` due deliveries (oldest first) to `owner`, with their events and
+    subscribers. Call inside a write transaction; rows others hold are skipped."""
+    candidates = (
+        select(relay_deliveries.c.id)
+        .where(_due(now))
+        .order_by(relay_deliveries.c.next_at, relay_deliveries.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = [row.id for row in await conn.execute(candidates)]
+    if not ids:
+        return []
+    await conn.execute(
+        update(relay_deliveries)
+        .where(relay_deliveries.c.id.in_(ids))
+        .values(status=SENDING, lease_owner=owner, lease_until=lease_until, updated_at=now)
+    )
+    rows = await conn.execute(
+        select(
+            relay_deliveries,
+            relay_events.c.code,
+            relay_events.c.entity,
+            relay_events.c.action,
+            relay_events.c.occurred_at,
+            relay_events.c.received_at,
+            relay_events.c.data,
+            relay_subscribers.c.url,
+            relay_subscribers.c.secret,
+        )
+        .join(relay_events, relay_events.c.id == relay_deliveries.c.event_id)
+        .join(relay_subscribers, relay_subscribers.c.id == relay_deliveries.c.subscriber_id)
+        .where(relay_deliveries.c.id.in_(ids))
+        .order_by(relay_deliveries.c.next_at, relay_deliveries.c.id)
+    )
+    claimed = []
+    for row in rows:
+        m = row._mapping
+        event = _event({**m, "id": m["event_id"]})
+        claimed.append(
+            Due(_delivery(m, code=m["code"], url=m["url"]), event, m["url"], m["secret"])
+        )
+    return claimed
+
+
+def _owned(delivery_id: str, owner: str) -> Any:
+    return and_(relay_deliveries.c.id == delivery_id, relay_deliveries.c.lease_owner == owner)
+
+
+async def mark_delivered(
+    conn: AsyncConnection, delivery_id: str, *, owner: str, now: datetime, status: int
+) -> bool:
+    result = await conn.execute(
+        update(relay_deliveries)
+        .where(_owned(delivery_id, owner))
+        .values(
+            status=DELIVERED,
+            attempts=relay_deliveries.c.attempts + 1,
+            last_status=status,
+            last_error=None,
+            delivered_at=now,
+            updated_at=now,
+            lease_owner=None,
+            lease_until=None,
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def mark_attempt_failed(
+    conn: AsyncConnection,
+    delivery_id: str,
+    *,
+    owner: str,
+    now: datetime,
+    retry_at: datetime | None,
+    status: int | None,
+    error: str,
+) -> bool:
+    """Record a failed attempt: retry at `retry_at`, or (None) the delivery has failed."""
+    result = await conn.execute(
+        update(relay_deliveries)
+        .where(_owned(delivery_id, owner))
+        .values(
+            status=FAILED if retry_at is None else RETRYING,
+            attempts=relay_deliveries.c.attempts + 1,
+            next_at=retry_at or now,
+            last_status=status,
+            last_error=error[:ERROR_LIMIT],
+            updated_at=now,
+            lease_owner=None,
+            lease_until=None,
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def release(conn: AsyncConnection, ids: Sequence[str], *, owner: str, now: datetime) -> None:
+    """Hand unsent claimed deliveries back (the worker is stopping)."""
+    await conn.execute(
+        update(relay_deliveries)
+        .where(relay_deliveries.c.id.in_(list(ids)), relay_deliveries.c.lease_owner == owner)
+        .where(relay_deliveries.c.status == SENDING)
+        .values(status=RETRYING, next_at=now, lease_owner=None, lease_until=None, updated_at=now)
+    )
+
+
+async def retry(
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    keep_trying: timedelta,
+    delivery_id: str | None = None,
+) -> int:
+    """Queue failed deliveries (one, or all when `delivery_id` is None) again, with a fresh
+    give-up time."""
+    query = update(relay_deliveries).where(relay_deliveries.c.status == FAILED)
+    if delivery_id is not None:
+        query = query.where(relay_deliveries.c.id == delivery_id)
+    result = await conn.execute(
+        query.values(status=QUEUED, next_at=now, give_up_at=now + keep_trying, updated_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
+async def next_due_at(conn: AsyncConnection) -> datetime | None:
+    row = (
+        await conn.execute(
+            select(func.min(relay_deliveries.c.next_at)).where(
+                relay_deliveries.c.status.in_((QUEUED, RETRYING))
+            )
+        )
+    ).first()
+    return None if row is None else row[0]
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+async def list_deliveries(
+    conn: AsyncConnection,
+    *,
+    status: str | None = None,
+    account_key: str | None = None,
+    limit: int = 50,
+) -> list[RelayDelivery]:
+    query = (
+        select(relay_deliveries, relay_events.c.code, relay_subscribers.c.url)
+        .join(relay_events, relay_events.c.id == relay_deliveries.c.event_id)
+        .join(relay_subscribers, relay_subscribers.c.id == relay_deliveries.c.subscriber_id)
+        .order_by(relay_deliveries.c.created_at.desc(), relay_deliveries.c.id)
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(relay_deliveries.c.status == status)
+    if account_key is not None:
+        query = query.where(relay_deliveries.c.account_key == account_key)
+    rows = await conn.execute(query)
+    return [_delivery(row._mapping, code=row.code, url=row.url) for row in rows]
+
+
+async def recent_events(
+    conn: AsyncConnection, *, account_key: str | None = None, limit: int = 20
+) -> list[Event]:
+    query = select(relay_events).order_by(relay_events.c.received_at.desc(), relay_events.c.id)
+    if account_key is not None:
+        query = query.where(relay_events.c.account_key == account_key)
+    rows = await conn.execute(query.limit(limit))
+    return [_event(row._mapping) for row in rows]
+
+
+async def get_event(conn: AsyncConnection, event_id: str) -> Event | None:
+    row = (await conn.execute(select(relay_events).where(relay_events.c.id == event_id))).first()
+    return None if row is None else _event(row._mapping)
+
+
+async def counts(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(
+        select(relay_deliveries.c.status, func.count()).group_by(relay_deliveries.c.status)
+    )
+    return {str(status): int(count) for status, count in rows}
+
+
+async def oldest_pending(conn: AsyncConnection) -> datetime | None:
+    row = (
+        await conn.execute(
+            select(func.min(relay_deliveries.c.created_at)).where(
+                relay_deliveries.c.status.in_(PENDING)
+            )
+        )
+    ).first()
+    return None if row is None else row[0]
+
+
+async def post_count(conn: AsyncConnection, account_key: str | None = None) -> int:
+    query = select(func.count()).select_from(relay_posts)
+    if account_key is not None:
+        query = query.where(relay_posts.c.account_key == account_key)
+    return int((await conn.execute(query)).scalar_one())
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+async def erase_raw_bodies(
+    conn: AsyncConnection, *, received_before: datetime, now: datetime, limit: int
+) -> int:
+    """Erase the raw body of up to `limit` posts received before the cut-off (the hash stays,
+    so a late repeat is still recognised); how many were erased."""
+    ids = [
+        row.id
+        for row in await conn.execute(
+            select(relay_posts.c.id)
+            .where(relay_posts.c.erased_at.is_(None), relay_posts.c.received_at < received_before)
+            .limit(limit)
+        )
+    ]
+    if not ids:
+        return 0
+    await conn.execute(
+        update(relay_posts).where(relay_posts.c.id.in_(ids)).values(body=None, erased_at=now)
+    )
+    return len(ids)
