@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from amogate import __version__
 from amogate.access.admin import AdminAccess
-from amogate.api import diagnostics, health, info, leads, oauth, ready
+from amogate.api import diagnostics, health, info, leads, oauth, ready, webhooks
 from amogate.api import metrics as metrics_api
 from amogate.api.auth import ApiKeyAuthenticator, KeyOriginsCORSMiddleware
 from amogate.api.docs import install_docs
@@ -31,6 +31,7 @@ from amogate.api.middleware import (
 from amogate.connection.service import AmoConnection
 from amogate.info.source import info_cache_for
 from amogate.metrics import GatewayMetrics, MetricsMiddleware
+from amogate.relay.runtime import Relay, start_relay
 from amogate.settings import Settings
 from amogate.storage import migrate
 from amogate.storage.db import Database
@@ -73,6 +74,7 @@ def create_app(
         app.state.database = db
         amo: AmoConnection | None = None
         lead_delivery: LeadDelivery | None = None
+        relay: Relay | None = None
         try:
             if db.is_sqlite:
                 await migrate.upgrade(db)
@@ -85,6 +87,12 @@ def create_app(
             app.state.amo = amo
             app.state.info = info_cache_for(amo)
             lead_delivery = start_lead_delivery(app, settings, db, amo, background=background)
+            app.state.relay = relay = start_relay(
+                settings,
+                db,
+                metrics=gateway_metrics.relay,
+                run_worker=background and getattr(app.state, "run_worker", True) is not False,
+            )
             # Everything built so far lives as long as the process: keep it out of the garbage
             # collector's scans, which otherwise stall requests under load.
             gc.collect()
@@ -95,6 +103,8 @@ def create_app(
             log.info("gateway.started", version=__version__, amo=settings.amo_api_base or None)
             yield
         finally:
+            if relay is not None:
+                await relay.stop()
             if lead_delivery is not None:
                 await lead_delivery.stop()
             if amo is not None:
@@ -126,6 +136,7 @@ def create_app(
     app.include_router(oauth.router)
     app.include_router(diagnostics.router)
     app.include_router(info.router)
+    app.include_router(webhooks.router)
     install_admin(app, admin_access)
     app.include_router(ready.router)
     app.include_router(metrics_api.router)

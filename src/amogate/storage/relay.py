@@ -20,12 +20,13 @@ IMMEDIATE` gives the same guarantee.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -50,8 +51,15 @@ DEFAULT_KEEP_TRYING = timedelta(hours=72)
 ERROR_LIMIT = 500
 
 
+_last_stamp = 0
+
+
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(12)}"
+    """`prefix_` + 16 hex digits of a strictly increasing nanosecond stamp + 8 random ones:
+    ids sort in the order they were made (events of one post keep the post's order)."""
+    global _last_stamp
+    _last_stamp = max(time.time_ns(), _last_stamp + 1)
+    return f"{prefix}_{_last_stamp:016x}{secrets.token_hex(4)}"
 
 
 # --- rows -----------------------------------------------------------------------------------
@@ -438,13 +446,23 @@ def _due(now: datetime) -> Any:
 
 
 async def claim_due(
-    conn: AsyncConnection, *, owner: str, now: datetime, lease_until: datetime, limit: int
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    skip_subscribers: Sequence[str] = (),
 ) -> list[Due]:
     """Lease up to `limit` due deliveries (oldest first) to `owner`, with their events and
-    subscribers. Call inside a write transaction; rows others hold are skipped."""
+    subscribers, except those of `skip_subscribers`. Call inside a write transaction; rows
+    others hold are skipped."""
+    condition = _due(now)
+    if skip_subscribers:
+        condition = and_(condition, relay_deliveries.c.subscriber_id.not_in(list(skip_subscribers)))
     candidates = (
         select(relay_deliveries.c.id)
-        .where(_due(now))
+        .where(condition)
         .order_by(relay_deliveries.c.next_at, relay_deliveries.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -537,12 +555,18 @@ async def mark_attempt_failed(
 
 
 async def release(conn: AsyncConnection, ids: Sequence[str], *, owner: str, now: datetime) -> None:
-    """Hand unsent claimed deliveries back (the worker is stopping)."""
+    """Hand claimed deliveries back unsent, due as they were (no free slot for their
+    subscriber, or the worker is stopping)."""
     await conn.execute(
         update(relay_deliveries)
         .where(relay_deliveries.c.id.in_(list(ids)), relay_deliveries.c.lease_owner == owner)
         .where(relay_deliveries.c.status == SENDING)
-        .values(status=RETRYING, next_at=now, lease_owner=None, lease_until=None, updated_at=now)
+        .values(
+            status=case((relay_deliveries.c.attempts == 0, QUEUED), else_=RETRYING),
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
     )
 
 
@@ -589,7 +613,7 @@ async def list_deliveries(
         select(relay_deliveries, relay_events.c.code, relay_subscribers.c.url)
         .join(relay_events, relay_events.c.id == relay_deliveries.c.event_id)
         .join(relay_subscribers, relay_subscribers.c.id == relay_deliveries.c.subscriber_id)
-        .order_by(relay_deliveries.c.created_at.desc(), relay_deliveries.c.id)
+        .order_by(relay_deliveries.c.created_at.desc(), relay_deliveries.c.id.desc())
         .limit(limit)
     )
     if status is not None:
@@ -603,7 +627,9 @@ async def list_deliveries(
 async def recent_events(
     conn: AsyncConnection, *, account_key: str | None = None, limit: int = 20
 ) -> list[Event]:
-    query = select(relay_events).order_by(relay_events.c.received_at.desc(), relay_events.c.id)
+    query = select(relay_events).order_by(
+        relay_events.c.received_at.desc(), relay_events.c.id.desc()
+    )
     if account_key is not None:
         query = query.where(relay_events.c.account_key == account_key)
     rows = await conn.execute(query.limit(limit))
