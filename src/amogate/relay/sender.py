@@ -206,6 +206,11 @@ class RelaySender:
             reason=result.error,
         )
 
+    async def settle(self) -> None:
+        """Wait until every send started so far has been recorded."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def close(self) -> None:
         """Stop sending: cancel what is in flight and hand its deliveries back."""
         tasks = list(self._tasks)
