@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,7 +34,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def receiver() -> AsyncIterator[Receiver]:
+def receiver() -> Iterator[Receiver]:
     with Receiver() as r:
         yield r
 
