@@ -19,11 +19,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from amogate.amocrm.webhook_format import WebhookPost
-from amogate.storage.relay import Event, NewEvent
+from amogate.storage.relay import (
+    GATEWAY_DELIVERY_FAILED,
+    GATEWAY_REAUTHORIZATION_NEEDED,
+    GATEWAY_WEBHOOK_DISABLED,
+    Event,
+    NewEvent,
+)
 
-GATEWAY_DELIVERY_FAILED = "gateway.delivery_failed"
-GATEWAY_REAUTHORIZATION_NEEDED = "gateway.reauthorization_needed"
-GATEWAY_WEBHOOK_DISABLED = "gateway.webhook_disabled"
 GATEWAY_EVENTS = (GATEWAY_DELIVERY_FAILED, GATEWAY_REAUTHORIZATION_NEEDED, GATEWAY_WEBHOOK_DISABLED)
 
 _ACTIONS = ("add", "update", "delete", "restore", "status", "responsible", "note")

@@ -434,6 +434,33 @@ async def offer_gateway_event(
     await offer_events(conn, account_key, [NewEvent(code, entity, action, now, data)], now=now)
 
 
+GATEWAY_DELIVERY_FAILED = "gateway.delivery_failed"
+GATEWAY_REAUTHORIZATION_NEEDED = "gateway.reauthorization_needed"
+GATEWAY_WEBHOOK_DISABLED = "gateway.webhook_disabled"
+
+
+async def delivery_failed(
+    conn: AsyncConnection, delivery_id: str, reason: str, now: datetime, account: str = "default"
+) -> None:
+    """A lead's delivery ended `failed` (the hook in the lead worker)."""
+    data = {"delivery_id": delivery_id, "reason": reason[:ERROR_LIMIT]}
+    await offer_gateway_event(conn, GATEWAY_DELIVERY_FAILED, data, now=now, account_key=account)
+
+
+async def reauthorization_needed(
+    conn: AsyncConnection, account: str, reason: str | None, now: datetime
+) -> None:
+    """amoCRM refused to renew an account's tokens (the hook in the token manager)."""
+    data = {
+        "account": account,
+        "reason": (reason or "")[:ERROR_LIMIT],
+        "action": "reconnect: open /admin or /oauth/authorize, or run `amogate auth url`",
+    }
+    await offer_gateway_event(
+        conn, GATEWAY_REAUTHORIZATION_NEEDED, data, now=now, account_key=account
+    )
+
+
 # --- the worker's side ----------------------------------------------------------------------
 
 

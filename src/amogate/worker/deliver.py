@@ -52,6 +52,7 @@ from amogate.info.cache import NEEDS_REAUTHORIZATION, NOT_CONNECTED, RATE_LIMITE
 from amogate.leads import mapping, refusals
 from amogate.leads.fields import FieldLists, account_fields
 from amogate.storage import deliveries as store
+from amogate.storage import relay
 from amogate.storage.db import Database
 from amogate.worker.retry import Outcome, RetryPolicy
 from amogate.worker.signals import DeliverySignals
@@ -608,6 +609,7 @@ class Deliverer:
             await store.mark_failed(
                 conn, delivery.id, owner=self.owner, now=self.clock(), error=error, details=details
             )
+            await relay.delivery_failed(conn, delivery.id, error, self.clock())
         # ERROR: it lands in storage/error.log, where the original gateway's users look.
         log.error(
             "delivery.failed",
@@ -664,6 +666,7 @@ class Deliverer:
                     await store.mark_failed(
                         conn, delivery.id, owner=self.owner, now=now, error=reason, details=None
                     )
+                    await relay.delivery_failed(conn, delivery.id, reason, now)
                     log.error(
                         "delivery.failed",
                         delivery_id=delivery.id,
