@@ -31,7 +31,7 @@ from amogate.api.middleware import (
 from amogate.connection.service import AmoConnection
 from amogate.info.source import info_cache_for
 from amogate.metrics import GatewayMetrics, MetricsMiddleware
-from amogate.relay.runtime import Relay, start_relay
+from amogate.relay.runtime import Relay, start_relay, webhook_checks
 from amogate.settings import Settings
 from amogate.storage import migrate
 from amogate.storage.db import Database
@@ -92,6 +92,7 @@ def create_app(
                 db,
                 metrics=gateway_metrics.relay,
                 run_worker=background and getattr(app.state, "run_worker", True) is not False,
+                periodic=webhook_checks(settings, db, amo),
             )
             # Everything built so far lives as long as the process: keep it out of the garbage
             # collector's scans, which otherwise stall requests under load.

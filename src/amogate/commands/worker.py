@@ -33,7 +33,7 @@ def run_worker() -> None:
 async def _serve(settings: object) -> bool:
     from amogate.connection.service import AmoConnection
     from amogate.info.source import info_cache_for
-    from amogate.relay.runtime import start_relay
+    from amogate.relay.runtime import start_relay, webhook_checks
     from amogate.settings import Settings
     from amogate.storage import migrate
     from amogate.storage.db import Database
@@ -63,7 +63,9 @@ async def _serve(settings: object) -> bool:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(signum, stop.set)
         worker.start()
-        relay = start_relay(settings, db, metrics=None, run_worker=True)
+        relay = start_relay(
+            settings, db, metrics=None, run_worker=True, periodic=webhook_checks(settings, db, amo)
+        )
         try:
             await stop.wait()
         finally:
