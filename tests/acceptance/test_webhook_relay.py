@@ -93,7 +93,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
             "WEBHOOK_RETRY_BASE_SECONDS": "1",
             "WEBHOOK_RETRY_MAX_SECONDS": "3",
         }
-        with running_gateway(tmp_path, port=port, **extra) as gateway:
+        with running_gateway(tmp_path, port=port, environment=extra) as gateway:
             yield Setup(sandbox, gateway, gateway_env(tmp_path, **extra), tmp_path)
 
 
