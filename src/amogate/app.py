@@ -35,6 +35,7 @@ from amogate.relay.runtime import Relay, start_relay, webhook_checks
 from amogate.settings import Settings
 from amogate.storage import migrate
 from amogate.storage.db import Database
+from amogate.web import webhooks as admin_webhooks
 from amogate.web.routes import install as install_admin
 from amogate.worker.worker import LeadDelivery, start_lead_delivery
 
@@ -139,6 +140,7 @@ def create_app(
     app.include_router(info.router)
     app.include_router(webhooks.router)
     install_admin(app, admin_access)
+    app.include_router(admin_webhooks.router)
     app.include_router(ready.router)
     app.include_router(metrics_api.router)
 
