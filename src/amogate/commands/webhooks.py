@@ -3,6 +3,7 @@ registration with amoCRM, and the relay deliveries (docs/webhooks.md)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, NoReturn, TypeVar
@@ -28,8 +29,12 @@ AccountOption = Annotated[
 
 def _settings() -> Settings:
     from amogate.cli import check_database, load_settings
+    from amogate.logging import configure_logging
 
     settings = load_settings()
+    # The report goes to stdout and a failure is one line on stderr; of the gateway's own log
+    # lines only errors are shown.
+    configure_logging(log_format=settings.log_format, level="ERROR", stream=sys.stderr)
     check_database(settings)
     return settings
 
