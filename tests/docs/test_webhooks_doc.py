@@ -23,7 +23,8 @@ from tests.docs.test_first_hour import background  # noqa: E402, F401
 
 
 def test_the_webhooks_walkthrough_runs_as_written(
-    tmp_path: Path, background: list[subprocess.Popen[bytes]]  # noqa: F811
+    tmp_path: Path,
+    background: list[subprocess.Popen[bytes]],  # noqa: F811
 ) -> None:
     text = DOC.read_text(encoding="utf-8")
     for port in ("9095", "9096", "9097"):
