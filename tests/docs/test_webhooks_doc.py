@@ -11,15 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.test_first_hour import WAIT_S, environment, parse, run_block
+from tests.docs.test_first_hour import (  # the fixture stops the background processes
+    WAIT_S,
+    background,  # noqa: F401
+    environment,
+    parse,
+    run_block,
+)
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.slow
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
-
-# The fixture that stops the walkthrough's background processes.
-from tests.docs.test_first_hour import background  # noqa: E402, F401
 
 
 def test_the_webhooks_walkthrough_runs_as_written(

@@ -82,6 +82,9 @@ class RelaySender:
     async def dispatch(self) -> int:
         """Claim what may be sent now and start sending it; how many deliveries started."""
         now = self.clock()
+        async with self.database.read() as conn:
+            if not await store.any_due(conn, now):
+                return 0
         async with self.database.transaction() as conn:
             full = [s for s, n in self._in_flight.items() if n >= self.concurrency]
             due = await store.claim_due(

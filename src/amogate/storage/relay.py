@@ -472,6 +472,13 @@ def _due(now: datetime) -> Any:
     return or_(waiting, abandoned)
 
 
+async def any_due(conn: AsyncConnection, now: datetime) -> bool:
+    """Whether a claim would find anything (a cheap read, so an idle worker never takes the
+    write lock just to find nothing)."""
+    row = (await conn.execute(select(relay_deliveries.c.id).where(_due(now)).limit(1))).first()
+    return row is not None
+
+
 async def claim_due(
     conn: AsyncConnection,
     *,
