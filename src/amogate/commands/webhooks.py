@@ -28,7 +28,7 @@ AccountOption = Annotated[
 
 
 def _settings() -> Settings:
-    from amogate.cli import check_database, load_settings
+    from amogate.commands.startup import check_database, load_settings
     from amogate.logging import configure_logging
 
     settings = load_settings()

@@ -9,6 +9,7 @@ from datetime import timedelta
 import httpx
 
 from amogate.connection.service import AmoConnection
+from amogate.deliveries.signals import DeliverySignals
 from amogate.relay.metrics import RelayMetrics
 from amogate.relay.registration import WebhookCheck
 from amogate.relay.sender import RelaySender
@@ -16,7 +17,6 @@ from amogate.relay.worker import Periodic, RelayWorker
 from amogate.settings import Settings
 from amogate.storage.db import Database
 from amogate.worker.retry import RetryPolicy
-from amogate.worker.signals import DeliverySignals
 
 
 def policy_from(settings: Settings) -> RetryPolicy:

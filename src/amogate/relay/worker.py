@@ -15,8 +15,8 @@ from typing import Protocol
 
 import structlog
 
+from amogate.deliveries.signals import DeliverySignals
 from amogate.relay.sender import RelaySender
-from amogate.worker.signals import DeliverySignals
 
 log = structlog.get_logger("amogate.relay")
 
