@@ -12,10 +12,12 @@ from amogate.relay import subscribers
 from amogate.settings import Settings
 from amogate.storage import accounts
 from amogate.storage import relay as store
+from amogate.storage import relay_queue as queue
 from amogate.storage.db import Database
 from tests.leads.helpers import simple_lead
 from tests.support.gateway import Harness, connected_gateway
-from tests.worker.test_delivery import QUEUE_ONLY, deliverer, queue
+from tests.worker.test_delivery import QUEUE_ONLY, deliverer
+from tests.worker.test_delivery import queue as queue_leads
 
 
 async def events_of(db: Database, code: str) -> list[store.Event]:
@@ -42,7 +44,7 @@ async def test_a_failed_lead_delivery_is_offered_as_gateway_delivery_failed(
     async with connected_gateway(settings, **QUEUE_ONLY) as h:
         db: Database = h.app.state.database
         ops, _ = await subscribe_all(db)
-        ids = await queue(h, [simple_lead(1), simple_lead(2)], api_headers)
+        ids = await queue_leads(h, [simple_lead(1), simple_lead(2)], api_headers)
         await h.fault("400", count=2, path_prefix="/api/v4/leads/unsorted/forms")
         await deliverer(h).run_once()
         (event,) = await events_of(db, "gateway.delivery_failed")
@@ -54,7 +56,7 @@ async def test_a_failed_lead_delivery_is_offered_as_gateway_delivery_failed(
             "default",
         )
         async with db.read() as conn:
-            queued = await store.list_deliveries(conn)
+            queued = await queue.list_deliveries(conn)
         assert [(d.subscriber_id, d.code) for d in queued] == [(ops, "gateway.delivery_failed")]
 
 
@@ -70,7 +72,7 @@ async def test_an_account_needing_reauthorization_is_offered_once(settings: Sett
         assert event.data["reason"] == "Token has been revoked"
         assert "reconnect" in event.data["action"]
         async with db.read() as conn:
-            queued = await store.list_deliveries(conn)
+            queued = await queue.list_deliveries(conn)
         assert [(d.subscriber_id, d.code) for d in queued] == [
             (ops, "gateway.reauthorization_needed")
         ]

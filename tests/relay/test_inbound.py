@@ -15,6 +15,7 @@ from amogate.app import create_app
 from amogate.relay import subscribers
 from amogate.settings import Settings
 from amogate.storage import relay as store
+from amogate.storage import relay_queue as queue
 from amogate.storage.db import Database
 
 # Shaped as amoCRM posts them (amocrm-api.md §4.11): a status change with a select field, a new
@@ -97,7 +98,7 @@ async def test_a_captured_post_becomes_one_json_event_per_item(
     }
     async with db.read() as conn:
         stored = list(reversed(await store.recent_events(conn, limit=10)))
-        queued = await store.list_deliveries(conn)
+        queued = await queue.list_deliveries(conn)
     # The body's keys in order of first appearance (leads, then contacts), items in order.
     assert [(e.code, e.entity, e.action) for e in stored] == [
         ("status_lead", "lead", "status"),
@@ -134,7 +135,7 @@ async def test_an_identical_repeat_is_answered_200_and_stored_once(
     assert again.json()["data"] == {"events": 0, "duplicate": True}
     async with db.read() as conn:
         assert len(await store.recent_events(conn, limit=50)) == 5
-        assert len(await store.list_deliveries(conn)) == 2
+        assert len(await queue.list_deliveries(conn)) == 2
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from amogate.amocrm.sandbox.seed import MAIN_PIPELINE_ID
 from amogate.relay import registration, subscribers
 from amogate.settings import Settings
 from amogate.storage import relay as store
+from amogate.storage import relay_queue as queue
 from amogate.storage.db import Database
 from tests.support.gateway import Harness, connected_gateway
 
@@ -117,7 +118,7 @@ async def test_a_webhook_amocrm_disabled_is_reported_and_registered_again(
             (event,) = [
                 e for e in await store.recent_events(conn) if e.code == "gateway.webhook_disabled"
             ]
-            queued = await store.list_deliveries(conn)
+            queued = await queue.list_deliveries(conn)
         assert event.data == {
             "account": "default",
             "reason": "disabled by amoCRM",

@@ -16,6 +16,7 @@ from amogate.relay import subscribers
 from amogate.relay.sender import RelaySender
 from amogate.storage import migrate
 from amogate.storage import relay as store
+from amogate.storage import relay_queue as queue
 from amogate.storage.db import Database
 from amogate.worker.retry import RetryPolicy
 from tests.sandbox.receiver import Receiver
@@ -55,7 +56,7 @@ async def offer(db: Database, count: int = 1, keep_trying: timedelta = timedelta
 
 async def statuses(db: Database) -> list[str]:
     async with db.read() as conn:
-        return [d.status for d in await store.list_deliveries(conn)]
+        return [d.status for d in await queue.list_deliveries(conn)]
 
 
 async def run_until(sender: RelaySender, db: Database, done: set[str], seconds: float = 10) -> None:
@@ -93,7 +94,7 @@ async def test_an_event_arrives_as_signed_json_and_is_delivered(
     )
     assert event["data"] == {"id": "0", "name": "Ариф"}
     assert "Ариф".encode() in post.body  # UTF-8, not escaped
-    assert await statuses(db) == [store.DELIVERED]
+    assert await statuses(db) == [queue.DELIVERED]
 
 
 async def test_errors_and_timeouts_are_retried_with_the_same_webhook_id(
@@ -107,18 +108,18 @@ async def test_errors_and_timeouts_are_retried_with_the_same_webhook_id(
         await sender.dispatch()
         await sender.settle()
         async with db.read() as conn:
-            (waiting,) = await store.list_deliveries(conn)
-        assert waiting.status == store.RETRYING
+            (waiting,) = await queue.list_deliveries(conn)
+        assert waiting.status == queue.RETRYING
         assert waiting.last_status == 500
         assert waiting.next_at > waiting.updated_at
-        await run_until(sender, db, {store.DELIVERED})
+        await run_until(sender, db, {queue.DELIVERED})
     finally:
         await sender.close()
     ids = {post.headers["webhook-id"] for post in receiver.received}
     assert len(receiver.received) == 3
     assert len(ids) == 1
     async with db.read() as conn:
-        (done,) = await store.list_deliveries(conn)
+        (done,) = await queue.list_deliveries(conn)
     assert done.attempts == 3
 
 
@@ -133,8 +134,8 @@ async def test_a_slow_receiver_is_a_timeout_and_retried(db: Database, receiver: 
     finally:
         await sender.close()
     async with db.read() as conn:
-        (waiting,) = await store.list_deliveries(conn)
-    assert waiting.status == store.RETRYING
+        (waiting,) = await queue.list_deliveries(conn)
+    assert waiting.status == queue.RETRYING
     assert waiting.last_error == "no answer within 0.3 s"
 
 
@@ -148,8 +149,8 @@ async def test_after_the_give_up_time_a_failing_delivery_fails(db: Database) -> 
     finally:
         await sender.close()
     async with db.read() as conn:
-        (failed,) = await store.list_deliveries(conn)
-    assert failed.status == store.FAILED
+        (failed,) = await queue.list_deliveries(conn)
+    assert failed.status == queue.FAILED
     assert failed.last_error is not None
     assert failed.last_error.startswith("gave up after 1 attempts; last: could not connect")
 
@@ -174,7 +175,7 @@ async def test_one_subscriber_never_has_more_than_the_limit_in_flight_nor_holds_
             assert len(fast.received) == 6  # the held subscriber did not hold it back
             assert len(receiver.received) == 2
             receiver.hold.set()
-            await run_until(sender, db, {store.DELIVERED})
+            await run_until(sender, db, {queue.DELIVERED})
         finally:
             receiver.hold.set()
             await sender.close()

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from amogate.storage import migrate
 from amogate.storage import relay as store
+from amogate.storage import relay_queue as queue
 from amogate.storage.db import Database
 from amogate.storage.tables import relay_posts
 from amogate.worker.retention import RetentionPurge
@@ -73,7 +74,7 @@ async def test_a_repeated_post_is_stored_once_per_account(db: Database) -> None:
     assert not other_account.duplicate
     async with db.read() as conn:
         assert await store.post_count(conn, "default") == 1
-        assert len(await store.list_deliveries(conn)) == 1
+        assert len(await queue.list_deliveries(conn)) == 1
 
 
 async def test_each_event_is_queued_for_the_subscribers_of_its_code_only(db: Database) -> None:
@@ -83,7 +84,7 @@ async def test_each_event_is_queued_for_the_subscribers_of_its_code_only(db: Dat
     stored = await post(db, "b", [event("status_lead"), event("add_contact", "7")])
     assert stored.deliveries == 3
     async with db.read() as conn:
-        rows = await store.list_deliveries(conn)
+        rows = await queue.list_deliveries(conn)
     pairs = sorted((d.subscriber_id, d.code) for d in rows)
     assert pairs == sorted([(status, "status_lead"), (both, "status_lead"), (both, "add_contact")])
     assert {d.status for d in rows} == {store.QUEUED}
@@ -94,9 +95,9 @@ async def test_claimed_deliveries_are_leased_and_not_claimed_twice(db: Database)
     await post(db, "b", [event(lead_id=str(i)) for i in range(3)])
     lease = NOW + timedelta(seconds=60)
     async with db.transaction() as conn:
-        first = await store.claim_due(conn, owner="w1", now=NOW, lease_until=lease, limit=2)
+        first = await queue.claim_due(conn, owner="w1", now=NOW, lease_until=lease, limit=2)
     async with db.transaction() as conn:
-        second = await store.claim_due(conn, owner="w2", now=NOW, lease_until=lease, limit=10)
+        second = await queue.claim_due(conn, owner="w2", now=NOW, lease_until=lease, limit=10)
     assert len(first) == 2
     assert len(second) == 1
     assert {d.delivery.id for d in first}.isdisjoint(d.delivery.id for d in second)
@@ -106,7 +107,7 @@ async def test_claimed_deliveries_are_leased_and_not_claimed_twice(db: Database)
     # An abandoned lease (the worker died) is claimable again once it runs out.
     async with db.transaction() as conn:
         later = lease + timedelta(seconds=1)
-        again = await store.claim_due(
+        again = await queue.claim_due(
             conn, owner="w3", now=later, lease_until=later + timedelta(seconds=60), limit=10
         )
     assert len(again) == 3
@@ -118,10 +119,10 @@ async def test_a_failed_attempt_is_retried_then_fails_and_can_be_queued_again(
     await subscribe(db, ["status_lead"])
     await post(db, "b", [event()])
     async with db.transaction() as conn:
-        (due,) = await store.claim_due(
+        (due,) = await queue.claim_due(
             conn, owner="w", now=NOW, lease_until=NOW + timedelta(seconds=60), limit=5
         )
-        assert await store.mark_attempt_failed(
+        assert await queue.mark_attempt_failed(
             conn,
             due.delivery.id,
             owner="w",
@@ -131,17 +132,17 @@ async def test_a_failed_attempt_is_retried_then_fails_and_can_be_queued_again(
             error="HTTP 503",
         )
         assert (
-            await store.claim_due(
+            await queue.claim_due(
                 conn, owner="w", now=NOW, lease_until=NOW + timedelta(seconds=60), limit=5
             )
             == []
         )
         later = NOW + timedelta(seconds=6)
-        (due,) = await store.claim_due(
+        (due,) = await queue.claim_due(
             conn, owner="w", now=later, lease_until=later + timedelta(seconds=60), limit=5
         )
         assert due.delivery.attempts == 1
-        assert await store.mark_attempt_failed(
+        assert await queue.mark_attempt_failed(
             conn,
             due.delivery.id,
             owner="w",
@@ -151,12 +152,12 @@ async def test_a_failed_attempt_is_retried_then_fails_and_can_be_queued_again(
             error="gave up",
         )
     async with db.read() as conn:
-        (failed,) = await store.list_deliveries(conn, status=store.FAILED)
+        (failed,) = await queue.list_deliveries(conn, status=queue.FAILED)
     assert failed.attempts == 2
     assert failed.last_error == "gave up"
     async with db.transaction() as conn:
-        assert await store.retry(conn, now=NOW, keep_trying=timedelta(hours=72)) == 1
-        (queued,) = await store.list_deliveries(conn, status=store.QUEUED)
+        assert await queue.retry(conn, now=NOW, keep_trying=timedelta(hours=72)) == 1
+        (queued,) = await queue.list_deliveries(conn, status=store.QUEUED)
     assert queued.give_up_at == NOW + timedelta(hours=72)
 
 
@@ -168,7 +169,7 @@ async def test_removing_a_subscriber_removes_its_deliveries(db: Database) -> Non
         assert await store.remove_subscriber(conn, gone)
         assert not await store.remove_subscriber(conn, gone)
     async with db.read() as conn:
-        assert [d.subscriber_id for d in await store.list_deliveries(conn)] == [kept]
+        assert [d.subscriber_id for d in await queue.list_deliveries(conn)] == [kept]
 
 
 async def test_the_inbound_secret_is_made_once_per_account(db: Database) -> None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from amogate.relay import subscribers
 from amogate.storage import relay as store
+from amogate.storage import relay_queue as queue
 from amogate.storage.db import Database
 from tests.web.helpers import form_token
 
@@ -29,10 +30,10 @@ async def one_failed(app: FastAPI) -> tuple[str, str]:
             [store.NewEvent("status_lead", "lead", "status", now, {"id": "4242"})],
             now=now,
         )
-        (due,) = await store.claim_due(
+        (due,) = await queue.claim_due(
             conn, owner="w", now=now, lease_until=now + timedelta(seconds=60), limit=5
         )
-        await store.mark_attempt_failed(
+        await queue.mark_attempt_failed(
             conn,
             due.delivery.id,
             owner="w",
@@ -75,7 +76,7 @@ async def test_retry_queues_a_failed_delivery_again(
     assert done.headers["location"] == "/admin/webhooks?done=requeued&count=1"
     db: Database = admin_app.state.database
     async with db.read() as conn:
-        assert await store.list_deliveries(conn, status=store.FAILED) == []
+        assert await queue.list_deliveries(conn, status=queue.FAILED) == []
     shown = await signed_in.get(done.headers["location"] + "&lang=ru")
     assert "Снова в очереди: 1." in shown.text
     assert "Недоставленных событий нет." in shown.text

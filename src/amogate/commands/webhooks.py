@@ -175,14 +175,14 @@ def deliveries_command(
     limit: Annotated[int, typer.Option(metavar="N", help="At most this many, newest first.")] = 50,
 ) -> None:
     """List events sent (or to send) to subscribers, newest first."""
-    from amogate.storage import relay as store
+    from amogate.storage import relay_queue as queue
 
-    if status is not None and status not in store.STATUSES:
-        _fail(f"--status must be one of {', '.join(store.STATUSES)}")
+    if status is not None and status not in queue.STATUSES:
+        _fail(f"--status must be one of {', '.join(queue.STATUSES)}")
 
-    async def action(db: Database) -> list[store.RelayDelivery]:
+    async def action(db: Database) -> list[queue.RelayDelivery]:
         async with db.read() as conn:
-            return await store.list_deliveries(
+            return await queue.list_deliveries(
                 conn, status=status, account_key=account, limit=limit
             )
 
@@ -200,7 +200,7 @@ def deliveries_command(
                 d.event_id,
                 d.url,
                 str(d.attempts),
-                output.utc_time(d.next_at) if d.status in store.PENDING else "-",
+                output.utc_time(d.next_at) if d.status in queue.PENDING else "-",
                 (d.last_error or "-")[:60],
             )
             for d in rows
@@ -219,7 +219,7 @@ def retry_command(
 ) -> None:
     """Send failed webhook deliveries again (a running worker picks them up)."""
     from amogate.relay.runtime import keep_trying
-    from amogate.storage import relay as store
+    from amogate.storage import relay_queue as queue
 
     if (delivery_id is None) == (not failed):
         _fail("give a delivery id or --failed")
@@ -227,7 +227,7 @@ def retry_command(
 
     async def action(db: Database) -> int:
         async with db.transaction() as conn:
-            return await store.retry(
+            return await queue.retry(
                 conn,
                 now=datetime.now(UTC),
                 keep_trying=keep_trying(settings),

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amogate.storage import relay as store
+from amogate.storage import relay_queue as queue
 
 
 @dataclass
@@ -43,13 +44,13 @@ class _Snapshot(Collector):
             "Events to subscribers in the relay table by state",
             labels=["state"],
         )
-        for state in sorted({*store.STATUSES, *s.deliveries}):
+        for state in sorted({*queue.STATUSES, *s.deliveries}):
             by_state.add_metric([state], s.deliveries.get(state, 0))
         yield by_state
         yield GaugeMetricFamily(
             "amogate_webhook_queue_depth",
             "Events not yet delivered to a subscriber (queued, sending or retrying)",
-            value=sum(s.deliveries.get(state, 0) for state in store.PENDING),
+            value=sum(s.deliveries.get(state, 0) for state in queue.PENDING),
         )
         yield GaugeMetricFamily(
             "amogate_webhook_oldest_undelivered_age_seconds",
@@ -102,9 +103,9 @@ class RelayMetrics:
     async def read(self, conn: AsyncConnection) -> None:
         """Read the shared numbers for the next render (inside the gateway's scrape read)."""
         snapshot = RelaySnapshot(
-            deliveries=await store.counts(conn), accounts=await store.list_accounts(conn)
+            deliveries=await queue.counts(conn), accounts=await store.list_accounts(conn)
         )
-        oldest = await store.oldest_pending(conn)
+        oldest = await queue.oldest_pending(conn)
         if oldest is not None:
             snapshot.oldest_pending_age_s = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
         self._snapshot.snapshot = snapshot

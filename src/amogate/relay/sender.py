@@ -28,7 +28,7 @@ import httpx
 import structlog
 
 from amogate.relay import events, signing
-from amogate.storage import relay as store
+from amogate.storage import relay_queue as queue
 from amogate.storage.db import Database
 from amogate.worker.retry import RetryPolicy
 
@@ -83,11 +83,11 @@ class RelaySender:
         """Claim what may be sent now and start sending it; how many deliveries started."""
         now = self.clock()
         async with self.database.read() as conn:
-            if not await store.any_due(conn, now):
+            if not await queue.any_due(conn, now):
                 return 0
         async with self.database.transaction() as conn:
             full = [s for s, n in self._in_flight.items() if n >= self.concurrency]
-            due = await store.claim_due(
+            due = await queue.claim_due(
                 conn,
                 owner=self.owner,
                 now=now,
@@ -96,7 +96,7 @@ class RelaySender:
                 skip_subscribers=full,
             )
             extra: list[str] = []
-            start: list[store.Due] = []
+            start: list[queue.Due] = []
             taken = dict(self._in_flight)
             for item in due:
                 subscriber = item.delivery.subscriber_id
@@ -107,12 +107,12 @@ class RelaySender:
                 start.append(item)
             if extra:
                 # Their subscriber has no free slot: back in the queue, due as they were.
-                await store.release(conn, extra, owner=self.owner, now=now)
+                await queue.release(conn, extra, owner=self.owner, now=now)
         for item in start:
             self._start(item)
         return len(start)
 
-    def _start(self, item: store.Due) -> None:
+    def _start(self, item: queue.Due) -> None:
         subscriber = item.delivery.subscriber_id
         self._in_flight[subscriber] = self._in_flight.get(subscriber, 0) + 1
         self._claimed.add(item.delivery.id)
@@ -122,7 +122,7 @@ class RelaySender:
         self._tasks.add(task)
         task.add_done_callback(functools.partial(self._finished, item=item))
 
-    def _finished(self, task: asyncio.Task[None], *, item: store.Due) -> None:
+    def _finished(self, task: asyncio.Task[None], *, item: queue.Due) -> None:
         self._tasks.discard(task)
         subscriber = item.delivery.subscriber_id
         left = self._in_flight.get(subscriber, 1) - 1
@@ -139,11 +139,11 @@ class RelaySender:
             )
         self.wake()
 
-    async def _deliver(self, item: store.Due) -> None:
+    async def _deliver(self, item: queue.Due) -> None:
         result = await self.send(item)
         await self.record(item, result)
 
-    async def send(self, item: store.Due) -> SendResult:
+    async def send(self, item: queue.Due) -> SendResult:
         """One signed POST of the event to the subscriber."""
         body = events.body_of(item.event)
         headers = {
@@ -164,13 +164,13 @@ class RelaySender:
             return SendResult(status, None, _since(started))
         return SendResult(status, f"HTTP {status}", _since(started), _retry_after(response.headers))
 
-    async def record(self, item: store.Due, result: SendResult) -> None:
+    async def record(self, item: queue.Due, result: SendResult) -> None:
         delivery = item.delivery
         now = self.clock()
         async with self.database.transaction() as conn:
             if result.ok:
                 assert result.status is not None
-                await store.mark_delivered(
+                await queue.mark_delivered(
                     conn, delivery.id, owner=self.owner, now=now, status=result.status
                 )
                 outcome = "delivered"
@@ -186,7 +186,7 @@ class RelaySender:
                 error = result.error or "failed"
                 if decision.retry_at is None:
                     error = f"gave up after {delivery.attempts + 1} attempts; last: {error}"
-                await store.mark_attempt_failed(
+                await queue.mark_attempt_failed(
                     conn,
                     delivery.id,
                     owner=self.owner,
@@ -226,7 +226,7 @@ class RelaySender:
         if claimed:
             with contextlib.suppress(Exception):
                 async with self.database.transaction() as conn:
-                    await store.release(conn, claimed, owner=self.owner, now=self.clock())
+                    await queue.release(conn, claimed, owner=self.owner, now=self.clock())
         if self._http is not None:
             await self._http.aclose()
             self._http = None

@@ -5,7 +5,8 @@ account and body hash: an identical repeat inserts nothing), its events, and a d
 event and subscriber of that event. So an event amoCRM was told "200" about is never lost, and
 the worker finds its deliveries in the table, the queue.
 
-A relay delivery's states are those of a lead's (storage/deliveries.py):
+A relay delivery's states (relay_queue.py holds the worker's side) are those of a lead's
+(storage/deliveries.py):
 
     queued ──claim──> sending ──2xx──> delivered
                         │
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -39,13 +40,7 @@ from amogate.storage.tables import (
     relay_subscribers,
 )
 
-QUEUED = "queued"
-SENDING = "sending"
-RETRYING = "retrying"
-DELIVERED = "delivered"
-FAILED = "failed"
-STATUSES = (QUEUED, SENDING, RETRYING, DELIVERED, FAILED)
-PENDING = (QUEUED, SENDING, RETRYING)
+QUEUED = "queued"  # a new delivery; the other states: relay_queue.py
 
 DEFAULT_KEEP_TRYING = timedelta(hours=72)
 ERROR_LIMIT = 500
@@ -112,35 +107,6 @@ class Event:
 
 
 @dataclass(frozen=True)
-class RelayDelivery:
-    id: str
-    event_id: str
-    subscriber_id: str
-    account_key: str
-    status: str
-    attempts: int
-    created_at: datetime
-    updated_at: datetime
-    next_at: datetime
-    give_up_at: datetime
-    last_status: int | None
-    last_error: str | None
-    delivered_at: datetime | None
-    code: str = ""
-    url: str = ""
-
-
-@dataclass(frozen=True)
-class Due:
-    """A claimed delivery with what sending it needs."""
-
-    delivery: RelayDelivery
-    event: Event
-    url: str
-    secret: str
-
-
-@dataclass(frozen=True)
 class StoredPost:
     duplicate: bool
     event_ids: list[str]
@@ -174,7 +140,7 @@ def _subscriber(row: Row[Any]) -> Subscriber:
     )
 
 
-def _event(m: Any) -> Event:
+def event_from(m: Any) -> Event:
     return Event(
         id=m["id"],
         account_key=m["account_key"],
@@ -184,26 +150,6 @@ def _event(m: Any) -> Event:
         occurred_at=m["occurred_at"],
         received_at=m["received_at"],
         data=m["data"],
-    )
-
-
-def _delivery(m: Any, *, code: str = "", url: str = "") -> RelayDelivery:
-    return RelayDelivery(
-        id=m["id"],
-        event_id=m["event_id"],
-        subscriber_id=m["subscriber_id"],
-        account_key=m["account_key"],
-        status=m["status"],
-        attempts=m["attempts"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        next_at=m["next_at"],
-        give_up_at=m["give_up_at"],
-        last_status=m["last_status"],
-        last_error=m["last_error"],
-        delivered_at=m["delivered_at"],
-        code=code,
-        url=url,
     )
 
 
@@ -461,201 +407,7 @@ async def reauthorization_needed(
     )
 
 
-# --- the worker's side ----------------------------------------------------------------------
-
-
-def _due(now: datetime) -> Any:
-    waiting = and_(
-        relay_deliveries.c.status.in_((QUEUED, RETRYING)), relay_deliveries.c.next_at <= now
-    )
-    abandoned = and_(relay_deliveries.c.status == SENDING, relay_deliveries.c.lease_until < now)
-    return or_(waiting, abandoned)
-
-
-async def any_due(conn: AsyncConnection, now: datetime) -> bool:
-    """Whether a claim would find anything (a cheap read, so an idle worker never takes the
-    write lock just to find nothing)."""
-    row = (await conn.execute(select(relay_deliveries.c.id).where(_due(now)).limit(1))).first()
-    return row is not None
-
-
-async def claim_due(
-    conn: AsyncConnection,
-    *,
-    owner: str,
-    now: datetime,
-    lease_until: datetime,
-    limit: int,
-    skip_subscribers: Sequence[str] = (),
-) -> list[Due]:
-    """Lease up to `limit` due deliveries (oldest first) to `owner`, with their events and
-    subscribers, except those of `skip_subscribers`. Call inside a write transaction; rows
-    others hold are skipped."""
-    condition = _due(now)
-    if skip_subscribers:
-        condition = and_(condition, relay_deliveries.c.subscriber_id.not_in(list(skip_subscribers)))
-    candidates = (
-        select(relay_deliveries.c.id)
-        .where(condition)
-        .order_by(relay_deliveries.c.next_at, relay_deliveries.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = [row.id for row in await conn.execute(candidates)]
-    if not ids:
-        return []
-    await conn.execute(
-        update(relay_deliveries)
-        .where(relay_deliveries.c.id.in_(ids))
-        .values(status=SENDING, lease_owner=owner, lease_until=lease_until, updated_at=now)
-    )
-    rows = await conn.execute(
-        select(
-            relay_deliveries,
-            relay_events.c.code,
-            relay_events.c.entity,
-            relay_events.c.action,
-            relay_events.c.occurred_at,
-            relay_events.c.received_at,
-            relay_events.c.data,
-            relay_subscribers.c.url,
-            relay_subscribers.c.secret,
-        )
-        .join(relay_events, relay_events.c.id == relay_deliveries.c.event_id)
-        .join(relay_subscribers, relay_subscribers.c.id == relay_deliveries.c.subscriber_id)
-        .where(relay_deliveries.c.id.in_(ids))
-        .order_by(relay_deliveries.c.next_at, relay_deliveries.c.id)
-    )
-    claimed = []
-    for row in rows:
-        m = row._mapping
-        event = _event({**m, "id": m["event_id"]})
-        claimed.append(
-            Due(_delivery(m, code=m["code"], url=m["url"]), event, m["url"], m["secret"])
-        )
-    return claimed
-
-
-def _owned(delivery_id: str, owner: str) -> Any:
-    return and_(relay_deliveries.c.id == delivery_id, relay_deliveries.c.lease_owner == owner)
-
-
-async def mark_delivered(
-    conn: AsyncConnection, delivery_id: str, *, owner: str, now: datetime, status: int
-) -> bool:
-    result = await conn.execute(
-        update(relay_deliveries)
-        .where(_owned(delivery_id, owner))
-        .values(
-            status=DELIVERED,
-            attempts=relay_deliveries.c.attempts + 1,
-            last_status=status,
-            last_error=None,
-            delivered_at=now,
-            updated_at=now,
-            lease_owner=None,
-            lease_until=None,
-        )
-    )
-    return bool(result.rowcount)
-
-
-async def mark_attempt_failed(
-    conn: AsyncConnection,
-    delivery_id: str,
-    *,
-    owner: str,
-    now: datetime,
-    retry_at: datetime | None,
-    status: int | None,
-    error: str,
-) -> bool:
-    """Record a failed attempt: retry at `retry_at`, or (None) the delivery has failed."""
-    result = await conn.execute(
-        update(relay_deliveries)
-        .where(_owned(delivery_id, owner))
-        .values(
-            status=FAILED if retry_at is None else RETRYING,
-            attempts=relay_deliveries.c.attempts + 1,
-            next_at=retry_at or now,
-            last_status=status,
-            last_error=error[:ERROR_LIMIT],
-            updated_at=now,
-            lease_owner=None,
-            lease_until=None,
-        )
-    )
-    return bool(result.rowcount)
-
-
-async def release(conn: AsyncConnection, ids: Sequence[str], *, owner: str, now: datetime) -> None:
-    """Hand claimed deliveries back unsent, due as they were (no free slot for their
-    subscriber, or the worker is stopping)."""
-    await conn.execute(
-        update(relay_deliveries)
-        .where(relay_deliveries.c.id.in_(list(ids)), relay_deliveries.c.lease_owner == owner)
-        .where(relay_deliveries.c.status == SENDING)
-        .values(
-            status=case((relay_deliveries.c.attempts == 0, QUEUED), else_=RETRYING),
-            lease_owner=None,
-            lease_until=None,
-            updated_at=now,
-        )
-    )
-
-
-async def retry(
-    conn: AsyncConnection,
-    *,
-    now: datetime,
-    keep_trying: timedelta,
-    delivery_id: str | None = None,
-) -> int:
-    """Queue failed deliveries (one, or all when `delivery_id` is None) again, with a fresh
-    give-up time."""
-    query = update(relay_deliveries).where(relay_deliveries.c.status == FAILED)
-    if delivery_id is not None:
-        query = query.where(relay_deliveries.c.id == delivery_id)
-    result = await conn.execute(
-        query.values(status=QUEUED, next_at=now, give_up_at=now + keep_trying, updated_at=now)
-    )
-    return int(result.rowcount or 0)
-
-
-async def next_due_at(conn: AsyncConnection) -> datetime | None:
-    row = (
-        await conn.execute(
-            select(func.min(relay_deliveries.c.next_at)).where(
-                relay_deliveries.c.status.in_((QUEUED, RETRYING))
-            )
-        )
-    ).first()
-    return None if row is None else row[0]
-
-
 # --- reading --------------------------------------------------------------------------------
-
-
-async def list_deliveries(
-    conn: AsyncConnection,
-    *,
-    status: str | None = None,
-    account_key: str | None = None,
-    limit: int = 50,
-) -> list[RelayDelivery]:
-    query = (
-        select(relay_deliveries, relay_events.c.code, relay_subscribers.c.url)
-        .join(relay_events, relay_events.c.id == relay_deliveries.c.event_id)
-        .join(relay_subscribers, relay_subscribers.c.id == relay_deliveries.c.subscriber_id)
-        .order_by(relay_deliveries.c.created_at.desc(), relay_deliveries.c.id.desc())
-        .limit(limit)
-    )
-    if status is not None:
-        query = query.where(relay_deliveries.c.status == status)
-    if account_key is not None:
-        query = query.where(relay_deliveries.c.account_key == account_key)
-    rows = await conn.execute(query)
-    return [_delivery(row._mapping, code=row.code, url=row.url) for row in rows]
 
 
 async def recent_events(
@@ -667,30 +419,12 @@ async def recent_events(
     if account_key is not None:
         query = query.where(relay_events.c.account_key == account_key)
     rows = await conn.execute(query.limit(limit))
-    return [_event(row._mapping) for row in rows]
+    return [event_from(row._mapping) for row in rows]
 
 
 async def get_event(conn: AsyncConnection, event_id: str) -> Event | None:
     row = (await conn.execute(select(relay_events).where(relay_events.c.id == event_id))).first()
-    return None if row is None else _event(row._mapping)
-
-
-async def counts(conn: AsyncConnection) -> dict[str, int]:
-    rows = await conn.execute(
-        select(relay_deliveries.c.status, func.count()).group_by(relay_deliveries.c.status)
-    )
-    return {str(status): int(count) for status, count in rows}
-
-
-async def oldest_pending(conn: AsyncConnection) -> datetime | None:
-    row = (
-        await conn.execute(
-            select(func.min(relay_deliveries.c.created_at)).where(
-                relay_deliveries.c.status.in_(PENDING)
-            )
-        )
-    ).first()
-    return None if row is None else row[0]
+    return None if row is None else event_from(row._mapping)
 
 
 async def post_count(conn: AsyncConnection, account_key: str | None = None) -> int:

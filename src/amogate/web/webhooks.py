@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from amogate.relay.runtime import Relay, keep_trying
 from amogate.storage import relay as store
+from amogate.storage import relay_queue as queue
 from amogate.web.render import secure_headers
 from amogate.web.routes import Admin, Ctx, Form
 
@@ -40,8 +41,8 @@ async def webhooks_page(ctx: Admin) -> Response:
         subscribers = await store.list_subscribers(conn)
         accounts = await store.list_accounts(conn)
         events = await store.recent_events(conn, limit=RECENT)
-        failed = await store.list_deliveries(conn, status=store.FAILED, limit=50)
-        counts = await store.counts(conn)
+        failed = await queue.list_deliveries(conn, status=queue.FAILED, limit=50)
+        counts = await queue.counts(conn)
     q = ctx.request.query_params
     flash = None
     if q.get("done") == "requeued":
@@ -54,7 +55,7 @@ async def webhooks_page(ctx: Admin) -> Response:
         events=events,
         failed=failed,
         counts=counts,
-        statuses=store.STATUSES,
+        statuses=queue.STATUSES,
         flash=flash,
     )
 
@@ -71,7 +72,7 @@ async def retry_one(form: Form, delivery_id: str) -> Response:
 
 async def _retry(ctx: Ctx, delivery_id: str | None) -> Response:
     async with ctx.database.transaction() as conn:
-        count = await store.retry(
+        count = await queue.retry(
             conn,
             now=datetime.now(UTC),
             keep_trying=keep_trying(ctx.settings),
