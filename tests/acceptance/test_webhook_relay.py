@@ -128,6 +128,12 @@ def test_a_status_change_reaches_the_subscriber_as_one_signed_json_event(setup: 
         Webhook("whsec_" + "A" * 43 + "=").verify(post.body, dict(post.headers))
     (attempt,) = setup.amo_side()
     assert attempt["status"] == 200
+    metrics = httpx.get(
+        f"{setup.gateway}/metrics", headers={"X-API-KEY": setup.env["API_KEY"]}, timeout=10
+    ).text
+    assert 'amogate_webhook_inbound_posts_total{outcome="stored"} 1.0' in metrics
+    assert 'amogate_webhook_sends_total{outcome="delivered"} 1.0' in metrics
+    assert 'amogate_webhook_deliveries{state="delivered"} 1.0' in metrics
 
 
 def test_fifty_changes_while_the_subscriber_is_down_all_arrive_after_it_is_back(

@@ -212,3 +212,27 @@ async def test_raw_bodies_are_erased_after_a_week_and_a_repeat_is_still_recognis
             conn, account_key="default", body_hash="old", body="x", events=[event()], now=NOW
         )
     assert repeat.duplicate
+
+
+async def test_old_events_are_deleted_after_the_retention_period_unless_still_waiting(
+    db: Database,
+) -> None:
+    await subscribe(db, ["status_lead"])
+    old = NOW - timedelta(days=31)
+    async with db.transaction() as conn:
+        await store.offer_events(conn, "default", [event(lead_id="sent")], now=old)
+        await store.offer_events(conn, "default", [event(lead_id="waiting")], now=old)
+        await store.offer_events(conn, "default", [event(lead_id="recent")], now=NOW)
+        (sent, waiting) = await queue.claim_due(
+            conn, owner="w", now=NOW, lease_until=NOW + timedelta(seconds=60), limit=2
+        )
+        assert sent.event.data["id"] == "sent"
+        await queue.mark_delivered(conn, sent.delivery.id, owner="w", now=NOW, status=200)
+        await queue.release(conn, [waiting.delivery.id], owner="w", now=NOW)
+    purge = RetentionPurge(db, retention=timedelta(days=30), interval_s=3600, clock=lambda: NOW)
+    assert (await purge.run_once()).webhook_events == 1
+    async with db.read() as conn:
+        left = sorted(e.data["id"] for e in await store.recent_events(conn, limit=10))
+        deliveries = await queue.list_deliveries(conn)
+    assert left == ["recent", "waiting"]
+    assert len(deliveries) == 2

@@ -456,3 +456,29 @@ async def erase_raw_bodies(
         update(relay_posts).where(relay_posts.c.id.in_(ids)).values(body=None, erased_at=now)
     )
     return len(ids)
+
+
+async def delete_old_events(conn: AsyncConnection, *, received_before: datetime, limit: int) -> int:
+    """Delete up to `limit` events received before the cut-off that no delivery still waits
+    for, with their deliveries (an event holds amoCRM's data about people); how many."""
+    waiting = (
+        select(relay_deliveries.c.id)
+        .where(
+            relay_deliveries.c.event_id == relay_events.c.id,
+            relay_deliveries.c.status.in_(("queued", "sending", "retrying")),
+        )
+        .exists()
+    )
+    ids = [
+        row.id
+        for row in await conn.execute(
+            select(relay_events.c.id)
+            .where(relay_events.c.received_at < received_before, ~waiting)
+            .limit(limit)
+        )
+    ]
+    if not ids:
+        return 0
+    await conn.execute(delete(relay_deliveries).where(relay_deliveries.c.event_id.in_(ids)))
+    await conn.execute(delete(relay_events).where(relay_events.c.id.in_(ids)))
+    return len(ids)

@@ -5,7 +5,8 @@
   after delivery. The delivery row stays (ids, status, times, attempt outcomes), so counts and
   the amoCRM lead id remain.
 - The raw bodies of amoCRM's webhook posts are erased 7 days after they arrived (their hash
-  stays, so a late repeat is still recognised; the events parsed from them stay).
+  stays, so a late repeat is still recognised); the events parsed from them are deleted
+  `DATA_RETENTION_DAYS` after they arrived, once no delivery of theirs still waits.
 - Expired idempotency keys, expired OAuth states and rate-limit windows older than a day are
   deleted (nothing else ever deletes them, so the tables would grow forever).
 
@@ -46,6 +47,7 @@ class PurgeReport:
     oauth_states: int = 0
     rate_windows: int = 0
     webhook_bodies: int = 0
+    webhook_events: int = 0
 
     @property
     def total(self) -> int:
@@ -55,6 +57,7 @@ class PurgeReport:
             + self.oauth_states
             + self.rate_windows
             + self.webhook_bodies
+            + self.webhook_events
         )
 
 
@@ -98,8 +101,11 @@ class RetentionPurge:
                     conn, received_before=now - WEBHOOK_BODY_KEEP, now=now, limit=BATCH
                 )
             ),
+            webhook_events=await self._batches(
+                lambda conn: relay.delete_old_events(conn, received_before=cutoff, limit=BATCH)
+            ),
         )
-        if report.erased or report.webhook_bodies:
+        if report.erased or report.webhook_bodies or report.webhook_events:
             await self.database.drop_old_page_copies()
         if report.total:
             log.info(
@@ -109,6 +115,7 @@ class RetentionPurge:
                 oauth_states=report.oauth_states,
                 rate_windows=report.rate_windows,
                 webhook_bodies=report.webhook_bodies,
+                webhook_events=report.webhook_events,
             )
         return report
 
