@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from amogate import __version__
 from amogate.access.admin import AdminAccess
-from amogate.api import diagnostics, health, info, leads, oauth, ready
+from amogate.api import diagnostics, forms, health, info, leads, oauth, ready
 from amogate.api import metrics as metrics_api
 from amogate.api.auth import ApiKeyAuthenticator, KeyOriginsCORSMiddleware
 from amogate.api.docs import install_docs
@@ -123,6 +123,7 @@ def create_app(
     install_docs(app)
     app.include_router(health.router)
     app.include_router(leads.router)
+    app.include_router(forms.router)
     app.include_router(oauth.router)
     app.include_router(diagnostics.router)
     app.include_router(info.router)
@@ -149,6 +150,7 @@ def create_app(
         ],
         max_age=600,
     )
+    app.add_middleware(forms.FormCORSMiddleware)  # a form's preflight: the form's own origins
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=gateway_metrics)
     app.add_middleware(TrailingSlashMiddleware)

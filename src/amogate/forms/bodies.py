@@ -1,0 +1,151 @@
+"""A form post's body as a list of (field, value) pairs, whatever the form sent it as.
+
+`application/x-www-form-urlencoded` (plain HTML forms, Tilda), `multipart/form-data` (forms with
+a file input, Contact Form 7, Elementor) and JSON (fetch() from a landing page; nested objects
+are flattened to dotted names). Files are never kept: their field and file name are noted.
+Limits keep a hostile body cheap: a cap on the bytes (checked by the caller while reading), on
+the number of fields, on a name's and a value's length.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import Message
+from email.policy import HTTP
+from typing import Any
+from urllib.parse import parse_qsl
+
+MAX_BODY_BYTES = 256 * 1024
+MAX_FIELDS = 200
+MAX_NAME = 200
+MAX_VALUE = 10_000
+MAX_DEPTH = 8
+
+Pairs = list[tuple[str, str]]
+
+
+class BodyError(ValueError):
+    """The body cannot be read as a form (the message says why, for the 400 answer)."""
+
+
+@dataclass(frozen=True)
+class FormBody:
+    pairs: Pairs
+    files: list[tuple[str, str]]  # (field, file name) of files sent and not kept
+
+
+def parse_body(content_type: str, raw: bytes) -> FormBody:
+    """Read `raw` by its Content-Type; raises `BodyError` for what cannot be read."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise BodyError(f"Form body larger than {MAX_BODY_BYTES} bytes")
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "multipart/form-data":
+        return _multipart(content_type, raw)
+    if kind in ("application/json", "text/json") or kind.endswith("+json"):
+        return FormBody(_limited(_flatten(_json(raw))), [])
+    if kind in ("application/x-www-form-urlencoded", "text/plain", ""):
+        # text/plain: what `<form enctype="text/plain">` and some builders send; read as pairs
+        # when it looks like them.
+        return FormBody(_urlencoded(raw), [])
+    raise BodyError(
+        "Unsupported Content-Type: send application/x-www-form-urlencoded, "
+        "multipart/form-data or application/json"
+    )
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BodyError("Body is not valid UTF-8") from None
+
+
+def _urlencoded(raw: bytes) -> Pairs:
+    try:
+        pairs = parse_qsl(
+            _text(raw).strip(),
+            keep_blank_values=True,
+            max_num_fields=MAX_FIELDS,
+            strict_parsing=False,
+        )
+    except ValueError:
+        raise BodyError(f"More than {MAX_FIELDS} fields") from None
+    return _limited(pairs)
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(_text(raw))
+    except (json.JSONDecodeError, RecursionError):
+        raise BodyError("Body is not valid JSON") from None
+
+
+def _flatten(value: Any, prefix: str = "", depth: int = 0) -> Pairs:
+    if depth > MAX_DEPTH:
+        raise BodyError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        pairs: Pairs = []
+        for key, item in value.items():
+            pairs += _flatten(item, f"{prefix}.{key}" if prefix else str(key), depth + 1)
+            if len(pairs) > MAX_FIELDS:
+                raise BodyError(f"More than {MAX_FIELDS} fields")
+        return pairs
+    if not prefix:
+        raise BodyError("A JSON body must be an object of fields")
+    if isinstance(value, list):
+        if all(not isinstance(item, (dict, list)) for item in value):
+            return [(prefix, ", ".join(_scalar(item) for item in value))]
+        pairs = []
+        for index, item in enumerate(value):
+            pairs += _flatten(item, f"{prefix}.{index}", depth + 1)
+        return pairs
+    return [(prefix, _scalar(value))]
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _multipart(content_type: str, raw: bytes) -> FormBody:
+    if "boundary=" not in content_type.lower():
+        raise BodyError("multipart/form-data without a boundary")
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
+    message = message_from_bytes(head + raw, policy=HTTP)
+    if not message.is_multipart():
+        raise BodyError("multipart/form-data body could not be read")
+    pairs: Pairs = []
+    files: list[tuple[str, str]] = []
+    parts = message.get_payload()
+    assert isinstance(parts, list)
+    for part in parts:
+        if len(pairs) + len(files) >= MAX_FIELDS:
+            raise BodyError(f"More than {MAX_FIELDS} fields")
+        assert isinstance(part, Message)
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        filename = part.get_filename()
+        if filename is not None:
+            files.append((name[:MAX_NAME], filename[:MAX_NAME]))
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            value = data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            raise BodyError("A multipart field is not valid text") from None
+        pairs.append((name, value))
+    return FormBody(_limited(pairs), files)
+
+
+def _limited(pairs: list[tuple[str, str]]) -> Pairs:
+    if len(pairs) > MAX_FIELDS:
+        raise BodyError(f"More than {MAX_FIELDS} fields")
+    return [(name.strip()[:MAX_NAME], value[:MAX_VALUE]) for name, value in pairs]
