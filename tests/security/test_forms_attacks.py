@@ -26,8 +26,9 @@ PHONE = {"name": "Odam", "phone": "+998901234567"}
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     folder: Path = tmp_path_factory.mktemp("forms-attacks")
     # A verifier address where nothing listens: the captcha service is "down".
-    env = {"FORM_RATE_PER_MINUTE": "1000", "CAPTCHA_VERIFY_URL": "http://127.0.0.1:9/siteverify"}
-    with deployment(folder, **env) as d:
+    with deployment(
+        folder, FORM_RATE_PER_MINUTE="1000", CAPTCHA_VERIFY_URL="http://127.0.0.1:9/siteverify"
+    ) as d:
         assert d.connect().status_code == 200
         yield d
 
