@@ -40,8 +40,8 @@ _KNOWN: dict[str, frozenset[str]] = {
     LAST_NAME: _names("lastname lname surname familyname familiya familia фамилия"),
     PHONE: _names(
         "phone phonenumber phoneno tel telephone telefon telefonnomer telefonraqam "
-        "telefonraqami raqam raqamingiz nomer nomertelefona mobile mobilephone mob cell "
-        "whatsapp телефон тел номер номертелефона мобильный"
+        "telefonraqami telefonraqamingiz raqam raqamingiz nomer nomertelefona mobile "
+        "mobilephone mob cell whatsapp телефон тел номер номертелефона мобильный"
     ),
     EMAIL: _names(
         "email mail emailaddress pochta elpochta epochta elektronpochta почта "
