@@ -34,6 +34,7 @@ from amogate.metrics import GatewayMetrics, MetricsMiddleware
 from amogate.settings import Settings
 from amogate.storage import migrate
 from amogate.storage.db import Database
+from amogate.web import forms as admin_forms
 from amogate.web.routes import install as install_admin
 from amogate.worker.worker import LeadDelivery, start_lead_delivery
 
@@ -128,6 +129,7 @@ def create_app(
     app.include_router(diagnostics.router)
     app.include_router(info.router)
     install_admin(app, admin_access)
+    app.include_router(admin_forms.router)
     app.include_router(ready.router)
     app.include_router(metrics_api.router)
 
