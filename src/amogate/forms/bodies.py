@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from email import message_from_bytes
-from email.message import Message
-from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_FIELDS = 200
@@ -113,36 +113,85 @@ def _scalar(value: Any) -> str:
 
 
 def _multipart(content_type: str, raw: bytes) -> FormBody:
-    if "boundary=" not in content_type.lower():
+    _, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if not boundary:
         raise BodyError("multipart/form-data without a boundary")
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
-    message = message_from_bytes(head + raw, policy=HTTP)
-    if not message.is_multipart():
+    parts = _Parts()
+    parser = MultipartParser(boundary, parts.callbacks())  # type: ignore[arg-type]
+    try:
+        parser.write(raw)
+        parser.finalize()
+    except MultipartParseError:
+        raise BodyError("multipart/form-data body could not be read") from None
+    if not parts.finished:
         raise BodyError("multipart/form-data body could not be read")
     pairs: Pairs = []
     files: list[tuple[str, str]] = []
-    parts = message.get_payload()
-    assert isinstance(parts, list)
-    for part in parts:
-        if len(pairs) + len(files) >= MAX_FIELDS:
-            raise BodyError(f"More than {MAX_FIELDS} fields")
-        assert isinstance(part, Message)
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str):
+    for disposition, data in parts.items:
+        _, params = parse_options_header(disposition)
+        name = params.get(b"name")
+        if name is None:
             continue
-        filename = part.get_filename()
+        field = name.decode("utf-8", "replace")
+        filename = params.get(b"filename")
         if filename is not None:
-            files.append((name[:MAX_NAME], filename[:MAX_NAME]))
+            files.append((field[:MAX_NAME], filename.decode("utf-8", "replace")[:MAX_NAME]))
             continue
-        payload = part.get_payload(decode=True)
-        data = payload if isinstance(payload, bytes) else b""
-        charset = part.get_content_charset() or "utf-8"
         try:
-            value = data.decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            raise BodyError("A multipart field is not valid text") from None
-        pairs.append((name, value))
+            pairs.append((field, data.decode("utf-8")))
+        except UnicodeDecodeError:
+            raise BodyError("A multipart field is not valid UTF-8") from None
     return FormBody(_limited(pairs), files)
+
+
+class _Parts:
+    """Collects (Content-Disposition, body) of each part from python-multipart's callbacks."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[bytes, bytes]] = []
+        self.finished = False
+        self._header = b""
+        self._value = b""
+        self._disposition = b""
+        self._data: list[bytes] = []
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_part_begin": self._begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value,
+            "on_header_end": self._header_end,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+            "on_end": self._end,
+        }
+
+    def _begin(self) -> None:
+        if len(self.items) >= MAX_FIELDS:
+            raise BodyError(f"More than {MAX_FIELDS} fields")
+        self._disposition, self._data = b"", []
+        self._header, self._value = b"", b""
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        if self._header.lower() == b"content-disposition":
+            self._disposition = self._value
+        self._header, self._value = b"", b""
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        self._data.append(data[start:end])
+
+    def _part_end(self) -> None:
+        self.items.append((self._disposition, b"".join(self._data)))
+
+    def _end(self) -> None:
+        self.finished = True
 
 
 def _limited(pairs: list[tuple[str, str]]) -> Pairs:
