@@ -13,6 +13,7 @@ import typer
 
 from amogate.commands import output
 from amogate.commands.runtime import run_on_database
+from amogate.commands.startup import check_database, fail, load_settings
 from amogate.forms import ids
 from amogate.forms.captcha import PROVIDERS
 from amogate.forms.registry import (
@@ -32,14 +33,10 @@ T = TypeVar("T")
 
 
 def _fail(message: str) -> NoReturn:
-    from amogate.cli import fail
-
     fail(message)
 
 
 def _run(action: Callable[[Database], Awaitable[T]]) -> T:
-    from amogate.cli import check_database, load_settings
-
     settings = load_settings()
     check_database(settings)
     return run_on_database(settings.database_url, action)
