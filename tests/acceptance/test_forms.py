@@ -40,6 +40,7 @@ def tilda_post(tranid: str = "4410000:1234567") -> dict[str, str]:
         "Phone": "+998 (90) 123-45-67",
         "Email": "dilnoza@example.uz",
         "Shahar": "Toshkent",
+        "Kompaniya": "Navoi Savdo MChJ",
         "tranid": tranid,
         "formid": "form123456789",
         "COOKIES": TILDA_COOKIES,
@@ -77,7 +78,11 @@ def custom_value(entity: dict[str, Any], code: str) -> Any:
 def test_a_tilda_post_becomes_a_lead_with_an_e164_phone_utm_in_tracking_fields_and_the_rest_in_the_note(  # noqa: E501
     gateway: Deployment,
 ) -> None:
-    endpoint = create_form(gateway, "Tilda landing", "--rate-per-minute", "100", "--tag", "tilda")
+    endpoint = create_form(
+        gateway,
+        "Tilda landing",
+        *("--rate-per-minute", "100", "--tag", "tilda", "--map", "Kompaniya=field:Kompaniya nomi"),
+    )
     started = time.monotonic()
     answer = httpx.post(endpoint, data=tilda_post(), timeout=10)
     assert time.monotonic() - started < 5
@@ -89,6 +94,12 @@ def test_a_tilda_post_becomes_a_lead_with_an_e164_phone_utm_in_tracking_fields_a
     assert custom_value(lead, "UTM_MEDIUM") == "cpc"
     assert custom_value(lead, "UTM_CAMPAIGN") == "spring_sale"
     assert [t["name"] for t in lead["_embedded"]["tags"]] == ["tilda"]
+    company = [
+        f["values"][0]["value"]
+        for f in lead["custom_fields_values"]
+        if f["field_name"] == "Kompaniya nomi"
+    ]
+    assert company == ["Navoi Savdo MChJ"]
     contact = amo_get(gateway, f"/api/v4/contacts/{found['amocrm']['contact_id']}")
     assert contact["name"] == "Dilnoza Karimova"
     assert custom_value(contact, "PHONE") == "+998901234567"
@@ -177,6 +188,22 @@ def test_the_eleventh_post_in_a_minute_from_one_address_is_429(gateway: Deployme
     refused = httpx.post(endpoint, data={"phone": "+998901234500"}, timeout=10)
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) >= 1
+
+
+def test_a_forms_own_limit_replaces_the_default(gateway: Deployment) -> None:
+    endpoint = create_form(gateway, "Strict", "--rate-per-minute", "2")
+    codes = [
+        httpx.post(endpoint, data={"phone": "+998901234500"}, timeout=10).status_code
+        for _ in range(3)
+    ]
+    if codes != [200, 200, 429]:  # the minute turned over during the burst: once more
+        codes = [
+            httpx.post(endpoint, data={"phone": "+998901234500"}, timeout=10).status_code
+            for _ in range(3)
+        ][-1:]
+        assert codes == [429]
+    else:
+        assert codes == [200, 200, 429]
 
 
 def test_a_captcha_form_refuses_a_bad_token_and_accepts_a_good_one(gateway: Deployment) -> None:

@@ -54,3 +54,8 @@ def test_json_objects_are_flattened_to_dotted_names() -> None:
 def test_unreadable_or_oversized_bodies_are_refused(content_type: str, raw: bytes) -> None:
     with pytest.raises(BodyError):
         parse_body(content_type, raw)
+
+
+def test_json_sent_as_text_plain_is_read_as_json() -> None:
+    body = parse_body("text/plain;charset=UTF-8", b' {"name": "A", "phone": "1"}')
+    assert body.pairs == [("name", "A"), ("phone", "1")]

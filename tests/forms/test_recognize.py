@@ -128,3 +128,19 @@ def test_click_ids_go_to_lead_tracking_fields_by_code() -> None:
         recognize([("phone", "1"), ("gclid", "g-1")], {}), FormSettings("F"), Visit()
     )
     assert body["lead"]["custom_fields"] == [{"field_code": "GCLID", "value": "g-1"}]
+
+
+@pytest.mark.parametrize(
+    ("reference", "key"),
+    [
+        ("UTM_REFERRER", "field_code"),
+        ("GCLID", "field_code"),
+        ("INN", "field_name"),
+        ("Kompaniya nomi", "field_name"),
+        ("Shahar", "field_name"),
+    ],
+)
+def test_map_to_a_field_names_it_by_code_or_by_name(reference: str, key: str) -> None:
+    found = recognize([("phone", "1"), ("x", "v")], {"x": f"field:{reference}"})
+    body = lead_request(found, FormSettings("F"), Visit())
+    assert body["lead"]["custom_fields"] == [{key: reference, "value": "v"}]

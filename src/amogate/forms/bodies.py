@@ -45,9 +45,10 @@ def parse_body(content_type: str, raw: bytes) -> FormBody:
         return _multipart(content_type, raw)
     if kind in ("application/json", "text/json") or kind.endswith("+json"):
         return FormBody(_limited(_flatten(_json(raw))), [])
+    if kind == "text/plain" and raw.lstrip()[:1] == b"{":
+        # JSON sent as text/plain: a script's way to post without a CORS preflight.
+        return FormBody(_limited(_flatten(_json(raw))), [])
     if kind in ("application/x-www-form-urlencoded", "text/plain", ""):
-        # text/plain: what `<form enctype="text/plain">` and some builders send; read as pairs
-        # when it looks like them.
         return FormBody(_urlencoded(raw), [])
     raise BodyError(
         "Unsupported Content-Type: send application/x-www-form-urlencoded, "

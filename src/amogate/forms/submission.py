@@ -9,11 +9,12 @@ goes to the note. Fields nobody recognised are added to the note as they were ty
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from amogate.forms.recognize import Recognized
+from amogate.forms.recognize import CLICK_IDS, Recognized
 from amogate.leads.reading import parse_lead_request
 from amogate.leads.schemas import MAX_UTM, LeadRequest, Remark
 
@@ -111,9 +112,16 @@ def _lead_name(form_name: str, found: Recognized) -> str:
 
 
 def _custom_field(reference: str, value: str) -> dict[str, Any]:
-    # A reference in capitals is a field code (amoCRM's codes are), anything else a field name.
-    key = "field_code" if reference.isupper() and " " not in reference else "field_name"
-    return {key: reference, "value": value}
+    """`field:UTM_SOURCE` names a field by its code (amoCRM's codes are capitals with
+    underscores, or a tracking code such as GCLID); anything else (`field:Shahar`, `field:INN`)
+    by its name."""
+    is_code = _CODE.fullmatch(reference) is not None and (
+        "_" in reference or reference in CLICK_IDS.values()
+    )
+    return {"field_code" if is_code else "field_name": reference, "value": value}
+
+
+_CODE = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 def _grouped(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
