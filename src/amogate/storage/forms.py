@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from amogate.storage.deliveries import ERASED_PAYLOAD
 from amogate.storage.tables import deliveries, form_submissions, forms
 
 ACCEPTED = "accepted"
@@ -204,3 +205,32 @@ async def submission_counts(conn: AsyncConnection, form_ids: Sequence[str]) -> d
         .group_by(form_submissions.c.form_id)
     )
     return {str(form_id): int(count) for form_id, count in await conn.execute(query)}
+
+
+async def erase_spam(
+    conn: AsyncConnection, *, received_before: datetime, now: datetime, limit: int
+) -> int:
+    """Erase what up to `limit` spam submissions received before `received_before` carried
+    (spam is never delivered, so the delivered leads' retention would never reach it)."""
+    ids = [
+        row.id
+        for row in await conn.execute(
+            select(deliveries.c.id)
+            .where(
+                deliveries.c.status == SPAM_STATUS,
+                deliveries.c.erased_at.is_(None),
+                deliveries.c.created_at < received_before,
+            )
+            .order_by(deliveries.c.created_at)
+            .limit(limit)
+        )
+    ]
+    if ids:
+        await conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(ids))
+            .values(
+                payload=ERASED_PAYLOAD, received=None, lead_name="", contact_name="", erased_at=now
+            )
+        )
+    return len(ids)
