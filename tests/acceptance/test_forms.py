@@ -165,6 +165,8 @@ def test_a_honeypot_post_is_answered_like_success_and_reaches_nothing_in_amocrm(
         endpoint, data={"name": "Bot", "phone": "+998901234567", "_gotcha": "http://spam"}
     )
     spam_id = accepted(answer)
+    # A bot that fills nothing but the honeypot is answered the same way.
+    accepted(httpx.post(endpoint, data={"_gotcha": "x", "website": "http://spam"}))
     # A real lead after it is delivered, so the worker has had its chance at the spam one.
     real = accepted(httpx.post(endpoint, data={"name": "Odam", "phone": "+998907654321"}))
     wait_delivered(gateway, real)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import math
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -126,6 +127,15 @@ async def submit(form_id: str, request: Request) -> Response:
     try:
         lead = read_submission(found, settings_of_form, visit, files=body.files)
     except ValidationFailed as exc:
+        if spam:  # a bot learns nothing: answered like an accepted post, nothing to store
+            data = {"delivery_id": uuid.uuid4().hex, "status": "queued"}
+            return accepted(
+                request,
+                success_url=form.success_url,
+                data=data,
+                headers=cors,
+                message=ACCEPTED_MESSAGE,
+            )
         return refused(request, 422, exc.message, details=_texts(exc.details), headers=cors)
     lead.remarks.extend(extra_remarks)
 
