@@ -74,7 +74,29 @@ def _origin_allowed(form: form_store.FormRow, origin: str | None) -> bool:
     return origin is None or origin in form.origins
 
 
-@router.post("/{form_id}", summary="Submit a public form (urlencoded, multipart or JSON)")
+# The fields are whatever the form has; every value is text.
+_FIELDS_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {"type": "string", "maxLength": 10_000},
+    "maxProperties": 200,
+}
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": _FIELDS_SCHEMA},
+            "multipart/form-data": {"schema": _FIELDS_SCHEMA},
+            "application/json": {"schema": _FIELDS_SCHEMA},
+        },
+    }
+}
+
+
+@router.post(
+    "/{form_id}",
+    summary="Submit a public form (urlencoded, multipart or JSON; no API key)",
+    openapi_extra=_BODY_DOC,
+)
 async def submit(form_id: str, request: Request) -> Response:
     database = database_of(request)
     settings = settings_of(request)
