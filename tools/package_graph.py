@@ -68,7 +68,7 @@ def imports_of(source: str, module: str, *, is_package: bool, known: set[str]) -
         for target in targets:
             if target == ROOT_PACKAGE or target.startswith(ROOT_PACKAGE + "."):
                 found.append(Import(module, target, node.lineno, local))
-    return found
+    return sorted(found, key=lambda item: item.line)
 
 
 def _walk(tree: ast.AST) -> Iterator[tuple[ast.AST, bool]]:
@@ -196,9 +196,9 @@ def describe_cycle(report: Report, component: list[str]) -> str:
     path = cycle_path(report.edges, component)
     lines = [f"{{{', '.join(component)}}}, e.g. " + " -> ".join(path)]
     for source, target in itertools.pairwise(path):
-        first = report.evidence(source, target)[0]
-        where = "in a function" if first.local else "at the top"
-        lines.append(f"  {first.module}:{first.line} imports {first.target} ({where})")
+        for item in report.evidence(source, target)[:5]:
+            where = "in a function" if item.local else "at the top"
+            lines.append(f"  {item.module}:{item.line} imports {item.target} ({where})")
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from amogate.amocrm.client import AmoClient
 from amogate.amocrm.errors import AmoError
 from amogate.connection.service import AmoConnection
+from amogate.deliveries.signals import DeliverySignals
 from amogate.failures import classify
 from amogate.leads.fields import FieldLists
 from amogate.storage import deliveries as store
@@ -37,7 +38,6 @@ from amogate.worker.forms import deliver_forms
 from amogate.worker.notes import send_notes
 from amogate.worker.records import Clock, Recorder
 from amogate.worker.retry import RetryPolicy
-from amogate.worker.signals import DeliverySignals
 from amogate.worker.work import Work
 
 BATCH_SIZE = 50
