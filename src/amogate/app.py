@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from amogate import __version__
 from amogate.access.admin import AdminAccess
 from amogate.access.keys import ApiKeyAuthenticator
-from amogate.api import diagnostics, health, info, leads, oauth, ready
+from amogate.api import diagnostics, forms, health, info, leads, oauth, ready, webhooks
 from amogate.api import metrics as metrics_api
 from amogate.api.auth import KeyOriginsCORSMiddleware
 from amogate.api.docs import install_docs
@@ -37,6 +37,8 @@ from amogate.runtime import Gateway
 from amogate.settings import Settings
 from amogate.storage.db import Database
 from amogate.web import accounts as admin_accounts
+from amogate.web import forms as admin_forms
+from amogate.web import webhooks as admin_webhooks
 from amogate.web.routes import install as install_admin
 
 log = structlog.get_logger("amogate.app")
@@ -85,6 +87,7 @@ def create_app(
             on_call=gateway_metrics.observe_amo_call,
             keeper=background,
             worker=background and state.run_worker,
+            relay_metrics=gateway_metrics.relay,
         ) as gateway:
             await admin_access.start(gateway.database)
             state.gateway = gateway
@@ -122,11 +125,15 @@ def create_app(
     install_docs(app)
     app.include_router(health.router)
     app.include_router(leads.router)
+    app.include_router(forms.router)
     app.include_router(oauth.router)
     app.include_router(diagnostics.router)
     app.include_router(info.router)
+    app.include_router(webhooks.router)
     install_admin(app, admin_access)
     app.include_router(admin_accounts.router)
+    app.include_router(admin_forms.router)
+    app.include_router(admin_webhooks.router)
     app.include_router(ready.router)
     app.include_router(metrics_api.router)
 
@@ -149,6 +156,7 @@ def create_app(
         ],
         max_age=600,
     )
+    app.add_middleware(forms.FormCORSMiddleware)  # a form's preflight: the form's own origins
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=gateway_metrics)
     app.add_middleware(TrailingSlashMiddleware)

@@ -8,6 +8,7 @@ gateway runs on, in one place, for `serve`, `worker`, `demo`, `check` and the te
         info     InfoCache           its pipelines and field lists
         intake   LeadIntake          stores leads for this account
         worker   DeliveryWorker      delivers this account's leads (when asked to run one)
+      relay                          amoCRM's webhooks to subscribers (its worker when asked)
       purge                          the retention purge, one per gateway
 
 Each account has its own worker task claiming only its own leads, so an account that is
@@ -33,12 +34,16 @@ from amogate.connection.service import AmoConnection
 from amogate.info.cache import InfoCache
 from amogate.info.source import AmoInfoSource
 from amogate.leads.service import LeadIntake
+from amogate.relay.metrics import RelayMetrics
+from amogate.relay.registration import WebhookCheck
+from amogate.relay.runtime import Relay, start_relay
+from amogate.relay.worker import Periodic
 from amogate.settings import Settings
 from amogate.storage import accounts as account_store
 from amogate.storage import migrate
 from amogate.storage.db import Database
 from amogate.worker.retention import RetentionPurge
-from amogate.worker.signals import DeliverySignals
+from amogate.deliveries.signals import DeliverySignals
 from amogate.worker.worker import DeliveryWorker, deliverer_from, purge_from
 
 log = structlog.get_logger("amogate.runtime")
@@ -98,6 +103,7 @@ class Gateway:
         self.options = options
         self.accounts: dict[str, Account] = {}
         self.purge: RetentionPurge = purge_from(settings, database)
+        self.relay: Relay | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
 
@@ -113,6 +119,7 @@ class Gateway:
         keeper: bool = True,
         worker: bool = True,
         require_current_schema: bool = False,
+        relay_metrics: RelayMetrics | None = None,
     ) -> AsyncIterator[Gateway]:
         """Open (or share) the database, bring the schema up to date (SQLite; PostgreSQL only
         checked with `require_current_schema`), start every account; stop all on exit.
@@ -131,6 +138,13 @@ class Gateway:
                 )
             if worker:
                 gateway._tasks.append(asyncio.create_task(gateway._purge(), name="amogate-purge"))
+            gateway.relay = start_relay(
+                settings,
+                db,
+                metrics=relay_metrics,
+                run_worker=worker,
+                periodic=gateway._webhook_checks(),
+            )
             yield gateway
         finally:
             await gateway.stop()
@@ -138,6 +152,8 @@ class Gateway:
                 await db.dispose()
 
     async def stop(self) -> None:
+        if self.relay is not None:
+            await self.relay.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -218,6 +234,23 @@ class Gateway:
             )
             account.worker.start()
         return account
+
+    def _webhook_checks(self) -> list[Periodic]:
+        """The periodic check of each account's webhook registration with amoCRM."""
+        if not self.accounts:
+            return []
+
+        def connection_for(account_key: str) -> AmoConnection | None:
+            account = self.accounts.get(account_key)
+            return account.amo if account is not None else None
+
+        interval = self.settings.webhook_check_interval_seconds
+        return [WebhookCheck(self.database, self.settings, connection_for, interval)]
+
+    def wake_default(self) -> None:
+        """Wake the `.env` account's worker (forms store their leads for `default`)."""
+        if self.default is not None:
+            self.default.signals.wake()
 
     async def _watch_accounts(self) -> None:
         while True:

@@ -39,13 +39,13 @@ DedupOption = Annotated[
 
 
 def _fail(message: str) -> NoReturn:
-    from amogate.cli import fail
+    from amogate.commands.startup import fail
 
     fail(message)
 
 
 def _run(action: Callable[[Database, Settings], Awaitable[T]]) -> T:
-    from amogate.cli import check_database, load_settings
+    from amogate.commands.startup import check_database, load_settings
 
     settings = load_settings()
     check_database(settings)

@@ -53,7 +53,7 @@ class _Failed(Exception):
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    from amogate.cli import fail
+    from amogate.commands.startup import fail
 
     fail(message, code)
 
@@ -65,7 +65,7 @@ AccountOption = Annotated[
 
 
 def _settings(account: str = DEFAULT) -> Settings:
-    from amogate.cli import check_database, load_settings
+    from amogate.commands.startup import check_database, load_settings
     from amogate.logging import configure_logging
 
     settings = load_settings()

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 
 def run_worker() -> None:
-    """Deliver queued leads to amoCRM (no HTTP API)."""
-    from amogate.cli import check_database, fail, load_settings
+    """Deliver queued leads to amoCRM and events to webhook subscribers (no HTTP API)."""
+    from amogate.commands.startup import check_database, fail, load_settings
     from amogate.logging import configure_logging
 
     settings = load_settings()
@@ -43,7 +43,8 @@ async def _serve(settings: Settings) -> bool:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     try:
-        # One worker per account (see amogate.runtime), until SIGTERM / Ctrl-C.
+        # One lead worker per account and the relay worker (see amogate.runtime), until
+        # SIGTERM / Ctrl-C.
         async with Gateway.start(settings, require_current_schema=True):
             await stop.wait()
     except SchemaOutdated:

@@ -33,7 +33,7 @@ import structlog
 
 from amogate.amocrm import jwt, oauth
 from amogate.amocrm.errors import AmoAuthError, AmoRefreshRevokedError, AmoTransientError
-from amogate.storage import accounts
+from amogate.storage import accounts, relay
 from amogate.storage.db import Database
 
 log = structlog.get_logger("amogate.tokens")
@@ -61,6 +61,10 @@ class OAuthClient:
 
 class NotConnected(AmoAuthError):
     """No usable token: the account was never connected or needs reauthorization."""
+
+
+class NeedsReauthorization(NotConnected):
+    """The stored pair no longer works (amoCRM refused to refresh it): connect again."""
 
 
 @dataclass(frozen=True)
@@ -307,7 +311,9 @@ class TokenManager:
                 )
             raise NotConnected("amoCRM is not connected: there is no token pair to export")
         if row.state != accounts.CONNECTED:
-            raise NotConnected("amoCRM needs reauthorization: the stored pair no longer works")
+            raise NeedsReauthorization(
+                "amoCRM needs reauthorization: the stored pair no longer works"
+            )
         expires = row.access_expires_at or jwt.expires_at(row.access_token or "")
         content = {
             "access_token": row.access_token,
@@ -345,7 +351,7 @@ class TokenManager:
 
     def _usable(self, row: accounts.AccountRow) -> str:
         if row.state == accounts.NEEDS_REAUTHORIZATION:
-            raise NotConnected(
+            raise NeedsReauthorization(
                 "amoCRM needs reauthorization: open /oauth/authorize "
                 f"({row.state_reason or 'the refresh token was rejected'})",
             )
@@ -408,6 +414,7 @@ class TokenManager:
                     await accounts.set_state(
                         conn, self.account_key, accounts.NEEDS_REAUTHORIZATION, exc.detail, now
                     )
+                    await relay.reauthorization_needed(conn, self.account_key, exc.detail, now)
                     failure = exc
                 else:
                     # The new pair is committed (end of this block) before anything uses it.

@@ -36,10 +36,10 @@ from amogate.access.sessions import (
     tokens_match,
 )
 from amogate.accounts.config import DEFAULT, NAME_RULE
-from amogate.api.oauth import set_state_cookie
 from amogate.app_state import state_of
 from amogate.connection import connect
 from amogate.connection.service import AmoConnection
+from amogate.deliveries.service import Deliveries
 from amogate.runtime import Gateway
 from amogate.settings import Settings
 from amogate.storage import deliveries as delivery_store
@@ -49,6 +49,7 @@ from amogate.web import actions, overview
 from amogate.web.i18n import LANG_COOKIE, negotiate, translator
 from amogate.web.masking import mask_payload
 from amogate.web.render import STATIC, Pages, secure_headers
+from amogate.web.state_cookie import set_state_cookie
 
 log = structlog.get_logger("amogate.admin")
 
@@ -106,6 +107,10 @@ class Ctx:
         """The connection of a running account (None: not configured or not running)."""
         running = self.gateway.accounts.get(account)
         return running.amo if running is not None else None
+
+    @property
+    def deliveries(self) -> Deliveries:
+        return Deliveries.of(self.database, self.settings)
 
     def wake_worker(self) -> None:
         """This process's workers pick requeued leads up at once (others poll the table)."""
@@ -470,11 +475,10 @@ async def deliveries_page(ctx: Admin) -> Response:
 
 @router.get("/deliveries/{delivery_id}")
 async def delivery_page(ctx: Admin, delivery_id: str) -> Response:
-    async with ctx.database.read() as conn:
-        delivery = await delivery_store.get(conn, delivery_id)
-        attempts = await delivery_store.attempts_of(conn, delivery_id) if delivery else []
-    if delivery is None:
+    record = await ctx.deliveries.get(delivery_id)
+    if record is None:
         return ctx.page("error.html", status=404, message=ctx.t("error.not_found"))
+    delivery, attempts = record.delivery, record.attempts
     amo = ctx.amo(delivery.account_key)
     host = None
     if amo is not None and delivery.amo_lead_id is not None:
@@ -494,7 +498,7 @@ async def delivery_page(ctx: Admin, delivery_id: str) -> Response:
 
 @router.post("/deliveries/retry-failed")
 async def retry_failed(form: Form) -> Response:
-    count = await actions.retry_all_failed(form.ctx.database, form.ctx.settings)
+    count = await form.ctx.deliveries.requeue_failed()
     log.info("admin.deliveries.retry_failed", count=count)
     form.ctx.wake_worker()
     return _redirect("/admin/deliveries?" + urlencode({"done": "requeued_many", "count": count}))
@@ -502,7 +506,7 @@ async def retry_failed(form: Form) -> Response:
 
 @router.post("/deliveries/{delivery_id}/retry")
 async def retry_one(form: Form, delivery_id: str) -> Response:
-    done = await actions.retry_delivery(form.ctx.database, form.ctx.settings, delivery_id)
+    done = await form.ctx.deliveries.requeue(delivery_id)
     log.info("admin.delivery.retry", delivery_id=delivery_id, requeued=done)
     form.ctx.wake_worker()
     outcome = "requeued" if done else "not_retryable"

@@ -16,13 +16,13 @@ from datetime import timedelta
 import structlog
 
 from amogate.connection.service import AmoConnection
+from amogate.deliveries.signals import DeliverySignals
 from amogate.leads.fields import FieldLists
 from amogate.settings import Settings
 from amogate.storage.db import Database
 from amogate.worker.deliver import Deliverer
 from amogate.worker.retention import RetentionPurge
 from amogate.worker.retry import RetryPolicy
-from amogate.worker.signals import DeliverySignals
 
 log = structlog.get_logger("amogate.worker")
 
