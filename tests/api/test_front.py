@@ -150,7 +150,7 @@ async def test_a_request_with_an_origin_goes_the_full_way_for_its_cors_headers(
         assert health.headers["access-control-allow-origin"] == "https://shop.example"
 
 
-async def test_a_stale_copy_goes_the_full_way(
+async def test_a_copy_past_its_ttl_is_fetched_again_as_by_the_full_path(
     settings: Settings, api_headers: dict[str, str]
 ) -> None:
     async with connected_gateway(settings, info_cache_ttl=0) as h:

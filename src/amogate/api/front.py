@@ -18,17 +18,18 @@ import time
 
 import structlog
 from fastapi import FastAPI
+from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from amogate.access.keys import Principal
 from amogate.api import envelope, info
-from amogate.api.auth import ApiKeyAuthenticator, Principal
+from amogate.api.deps import account_of
 from amogate.api.errors import gateway_error_response
 from amogate.api.health import HEALTH_BODY
 from amogate.api.leads import take_lead
 from amogate.api.middleware import request_id_for, send_too_large
+from amogate.app_state import AppState, state_of
 from amogate.errors import GatewayError
-from amogate.info.cache import InfoCache
-from amogate.metrics import GatewayMetrics
 from amogate.storage.db import Database
 
 log = structlog.get_logger("amogate.api")
@@ -44,6 +45,7 @@ class _Headers:
     """The few request headers the front door looks at, read in one pass."""
 
     __slots__ = (
+        "account",
         "api_key",
         "content_length",
         "idempotency_key",
@@ -59,6 +61,7 @@ class _Headers:
         self.if_none_match: str | None = None
         self.idempotency_key: str | None = None
         self.content_length: bytes | None = None
+        self.account: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 self.request_id = value.decode("latin-1")
@@ -72,6 +75,13 @@ class _Headers:
                 self.idempotency_key = value.decode("latin-1")
             elif name == b"content-length":
                 self.content_length = value
+            elif name == b"x-amo-account":
+                self.account = value
+
+    @property
+    def simple(self) -> bool:
+        """No CORS (Origin) and no admin acting on another account (X-Amo-Account)."""
+        return self.origin is None and self.account is None
 
 
 class GatewayApp(FastAPI):
@@ -81,14 +91,12 @@ class GatewayApp(FastAPI):
             if method == "GET" and (path == HEALTH_PATH or path in info.READS):
                 started = time.perf_counter()
                 headers = _Headers(scope)
-                if headers.origin is None and await self._front(scope, send, headers, started):
+                if headers.simple and await self._front(scope, send, headers, started):
                     return
             elif method == "POST" and path == LEADS_PATH:
                 started = time.perf_counter()
                 headers = _Headers(scope)
-                if headers.origin is None and await self._lead(
-                    scope, receive, send, headers, started
-                ):
+                if headers.simple and await self._lead(scope, receive, send, headers, started):
                     return
         await super().__call__(scope, receive, send)
 
@@ -97,24 +105,29 @@ class GatewayApp(FastAPI):
     ) -> bool:
         """The intake, from the same `take_lead` as its route; False (nothing read or sent)
         when the request needs the full path."""
-        settings = self.state.settings
-        database = getattr(self.state, "database", None)
-        limit = int(settings.max_body_bytes)
+        state = self._state()
+        if state is None or state.gateway is None:
+            return False
+        limit = int(state.settings.max_body_bytes)
         try:
             declared = int(headers.content_length or b"")
         except ValueError:
             return False
-        if declared > limit or scope["query_string"] or not isinstance(database, Database):
+        if declared > limit or scope["query_string"]:
             return False
         request_id = request_id_for(headers.request_id)
+        scope["app"] = self  # what the route's helpers read the running gateway from
         with structlog.contextvars.bound_contextvars(request_id=request_id):
-            status = await self._take_lead(receive, send, headers, request_id, database, limit)
+            status = await self._take_lead(
+                Request(scope), receive, send, headers, request_id, state.gateway.database, limit
+            )
         if status is not None:
             self._record(LEADS_PATH, status, started, request_id, method="POST")
         return True
 
     async def _take_lead(
         self,
+        request: Request,
         receive: Receive,
         send: Send,
         headers: _Headers,
@@ -134,7 +147,7 @@ class GatewayApp(FastAPI):
                 await send_too_large(send, limit)
                 return 413
             response = await take_lead(
-                self.state,
+                request,
                 principal,
                 body,
                 idempotency_header=headers.idempotency_key,
@@ -178,24 +191,29 @@ class GatewayApp(FastAPI):
         self, scope: Scope, send: Send, headers: _Headers, request_id: str, started: float
     ) -> bool:
         read = info.READS[scope["path"]]
-        cache = getattr(self.state, "info", None)
-        database = getattr(self.state, "database", None)
-        if (
-            scope["query_string"]
-            or not isinstance(cache, InfoCache)
-            or not isinstance(database, Database)
-        ):
+        state = self._state()
+        if scope["query_string"] or state is None or state.gateway is None:
             return False
-        entry = cache.peek(read.kind)
-        if entry is None or entry.stale:
-            return False  # the full path fetches, or serves the old copy marked stale
         route = scope["path"]
+        scope["app"] = self  # what the route's helpers read the running gateway from
         try:
-            await self._authenticate(database, headers.api_key, request_id, "info:read")
+            principal = await self._authenticate(
+                state.gateway.database, headers.api_key, request_id, "info:read"
+            )
+            account = await account_of(Request(scope), principal)
+            entry = account.info.peek(read.kind)
+            if entry is None or entry.stale:
+                # As the route: fetch, or serve the old copy marked stale, or the error.
+                with structlog.contextvars.bound_contextvars(request_id=request_id):
+                    fetched = await account.info.entry(read.kind)
+                response = info.answer(read, fetched, headers.if_none_match)
+                entry = None
         except GatewayError as exc:
             if exc.status_code >= 500:
                 log.warning("request.failed", status=exc.status_code, error=exc.message)
             response = gateway_error_response(exc)
+            entry = None
+        if entry is None:
             await self._send(
                 send,
                 response.status_code,
@@ -219,18 +237,22 @@ class GatewayApp(FastAPI):
         self._record(route, 200, started, request_id)
         return True
 
+    def _state(self) -> AppState | None:
+        state = getattr(self.state, "amogate", None)
+        return state if isinstance(state, AppState) else None
+
     async def _authenticate(
         self, database: Database, presented: str | None, request_id: str, scope: str
     ) -> Principal:
-        """The same check as `current_principal` for a request without an Origin."""
-        authenticator = self.state.authenticator
-        assert isinstance(authenticator, ApiKeyAuthenticator)
+        """The same check as `current_principal` for a request without an Origin or an
+        X-Amo-Account (so the principal acts on its own account)."""
+        state = state_of(self)
         with structlog.contextvars.bound_contextvars(request_id=request_id):
-            return await authenticator.resolve(
+            return await state.authenticator.resolve(
                 database,
                 presented,
                 origin=None,
-                global_origins=self.state.settings.cors_allowed_origins,
+                global_origins=state.settings.cors_allowed_origins,
                 scope=scope,
             )
 
@@ -249,9 +271,9 @@ class GatewayApp(FastAPI):
     def _record(
         self, route: str, status: int, started: float, request_id: str, method: str = "GET"
     ) -> None:
-        metrics = self.state.metrics
-        assert isinstance(metrics, GatewayMetrics)
-        metrics.record_request(route, method, status, time.perf_counter() - started, request_id)
+        state_of(self).metrics.record_request(
+            route, method, status, time.perf_counter() - started, request_id
+        )
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | int | None:

@@ -21,9 +21,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from amogate.access.keys import Principal
 from amogate.api import envelope
-from amogate.api.auth import Principal, current_principal
-from amogate.errors import ServiceUnavailable
+from amogate.api.auth import current_principal
+from amogate.api.deps import account_of
 from amogate.info.cache import CacheEntry, InfoCache, Kind
 
 router = APIRouter(prefix="/api/v1/info", tags=["info"])
@@ -57,19 +58,11 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def info_of(request: Request) -> InfoCache:
-    cache = getattr(request.app.state, "info", None)
-    if cache is None:
-        raise ServiceUnavailable("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)")
-    assert isinstance(cache, InfoCache)
-    return cache
-
-
 async def _read(
     request: Request, principal: Principal, kind: Kind, refresh: bool
 ) -> tuple[InfoCache, CacheEntry]:
     principal.require("info:read")
-    cache = info_of(request)
+    cache = (await account_of(request, principal)).info
     return cache, await cache.entry(kind, force_refresh=refresh)
 
 
@@ -138,8 +131,14 @@ def answer_headers(entry: CacheEntry) -> dict[str, str]:
 
 
 def _answer(request: Request, read: Read, entry: CacheEntry) -> Response:
+    return answer(read, entry, request.headers.get("if-none-match"))
+
+
+def answer(read: Read, entry: CacheEntry, if_none_match: str | None) -> Response:
+    """The answer for `entry`: 304 when `If-None-Match` matches, the prepared body when fresh,
+    the envelope with `stale` and `age_seconds` when not."""
     headers = answer_headers(entry)
-    if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
+    if etag_matches(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     if not entry.stale:
         body = prepared_body(read, entry)
@@ -199,7 +198,9 @@ async def pipeline(
     refresh: Refresh = False,
 ) -> Response:
     principal.require("info:read")
-    entry = await info_of(request).pipeline_entry(pipeline_id, force_refresh=refresh)
+    entry = await (await account_of(request, principal)).info.pipeline_entry(
+        pipeline_id, force_refresh=refresh
+    )
     return _answer(request, _PIPELINE, entry)
 
 

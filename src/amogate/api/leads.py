@@ -9,8 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from amogate.api.auth import Principal, current_principal
-from amogate.api.deps import database_of, settings_of
+from amogate.access.keys import Principal
+from amogate.accounts.config import DEFAULT
+from amogate.api.auth import current_principal
+from amogate.api.deps import account_of, database_of, gateway_of, settings_of
 from amogate.api.envelope import error, success
 from amogate.deliveries.service import Deliveries
 from amogate.errors import InvalidJSON, NotFound, ServiceUnavailable, ValidationFailed
@@ -84,7 +86,7 @@ async def create_unsorted(
     request: Request, principal: Annotated[Principal, Depends(current_principal)]
 ) -> JSONResponse:
     return await take_lead(
-        request.app.state,
+        request,
         principal,
         await request.body(),
         idempotency_header=request.headers.get("idempotency-key"),
@@ -93,14 +95,15 @@ async def create_unsorted(
 
 
 async def take_lead(
-    state: Any,
+    request: Request,
     principal: Principal,
     body: bytes,
     *,
     idempotency_header: str | None,
     request_id: str | None,
 ) -> JSONResponse:
-    """The intake behind the route (and `amogate.api.front`, which reads the same body)."""
+    """The intake behind the route (and `amogate.api.front`, which reads the body itself;
+    `request` only names the app)."""
     principal.require("leads:write")
     received = decode_json(body)
     lead = parse_lead_request(received)
@@ -111,10 +114,10 @@ async def take_lead(
         idempotency_key=idempotency_key(idempotency_header),
         request_id=request_id,
     )
-    intake = getattr(state, "lead_intake", None)
-    if intake is None:
+    if principal.account == DEFAULT and gateway_of(request).default is None:
         raise ServiceUnavailable("amoCRM delivery is not configured")
-    answer: IntakeAnswer = await intake.accept(submission)
+    account = await account_of(request, principal)
+    answer: IntakeAnswer = await account.intake.accept(submission)
     return render_answer(answer)
 
 

@@ -426,6 +426,163 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "age.days": ("{n} d", "{n} kun", "{n} дн"),
     "time.in": ("in {age}", "{age} dan keyin", "через {age}"),
     "time.ago": ("{age} ago", "{age} oldin", "{age} назад"),
+    # --- public forms ---------------------------------------------------------------------
+    "nav.forms": ("Forms", "Formalar", "Формы"),
+    "state.spam": ("spam", "spam", "спам"),
+    "forms.title": ("Forms", "Formalar", "Формы"),
+    "forms.name": ("Name", "Nomi", "Название"),
+    "forms.account": ("Account", "Hisob", "Аккаунт"),
+    "forms.endpoint": ("Endpoint", "Manzil", "Адрес"),
+    "forms.origins": ("Allowed sites", "Ruxsat etilgan saytlar", "Разрешённые сайты"),
+    "forms.origins_hint": (
+        "one per line, e.g. https://site.uz; empty: only servers (Tilda) may post",
+        "har qatorda bittadan, masalan https://site.uz; bo'sh: faqat serverlar (Tilda)",
+        "по одному в строке, например https://site.uz; пусто: только серверы (Tilda)",
+    ),
+    "forms.success_url": (
+        "Success page (optional)",
+        "Muvaffaqiyat sahifasi (ixtiyoriy)",
+        "Страница «спасибо» (необязательно)",
+    ),
+    "forms.pipeline": (
+        "Pipeline id (optional)",
+        "Voronka id (ixtiyoriy)",
+        "ID воронки (необязательно)",
+    ),
+    "forms.tags": ("Tags, comma-separated", "Teglar, vergul bilan", "Теги через запятую"),
+    "forms.rate": (
+        "Posts per address per minute (empty: FORM_RATE_PER_MINUTE)",
+        "Bir manzildan daqiqasiga yuborishlar (bo'sh: FORM_RATE_PER_MINUTE)",
+        "Отправок с адреса в минуту (пусто: FORM_RATE_PER_MINUTE)",
+    ),
+    "forms.posts": ("Submissions", "Yuborishlar", "Заявки"),
+    "forms.create": ("Create form", "Forma yaratish", "Создать форму"),
+    "forms.new_title": ("New form", "Yangi forma", "Новая форма"),
+    "forms.shown_once": (
+        "The endpoint of {name} is shown only once: copy it into the form's page now.",
+        "{name} manzili faqat bir marta ko'rsatiladi: uni hozir forma sahifasiga nusxalang.",
+        "Адрес формы {name} показан только один раз: скопируйте его на страницу формы сейчас.",
+    ),
+    "forms.docs_hint": (
+        "Snippets for HTML, fetch(), Tilda, Contact Form 7 and Google Forms: docs/forms.md.",
+        "HTML, fetch(), Tilda, Contact Form 7 va Google Forms uchun namunalar: docs/forms.md.",
+        "Примеры для HTML, fetch(), Tilda, Contact Form 7 и Google Forms: docs/forms.md.",
+    ),
+    "forms.empty": ("No forms yet.", "Hali formalar yo'q.", "Форм пока нет."),
+    "forms.remove": ("Remove", "O'chirish", "Удалить"),
+    "forms.remove_confirm": (
+        "Remove the form {name}? Its endpoint will answer 404.",
+        "{name} formasi o'chirilsinmi? Uning manzili 404 qaytaradi.",
+        "Удалить форму {name}? Её адрес будет отвечать 404.",
+    ),
+    "forms.removed_done": (
+        "Form {name} removed.",
+        "{name} formasi o'chirildi.",
+        "Форма {name} удалена.",
+    ),
+    "forms.unknown": ("Unknown form.", "Noma'lum forma.", "Неизвестная форма."),
+    "forms.last_submissions": ("Last submissions", "Oxirgi yuborishlar", "Последние заявки"),
+    "forms.no_submissions": (
+        "Nothing submitted yet.",
+        "Hali hech narsa yuborilmagan.",
+        "Заявок пока нет.",
+    ),
+    "forms.received": ("Received", "Qabul qilingan", "Получена"),
+    "forms.lead": ("Lead", "Lid", "Сделка"),
+    "forms.status": ("Status", "Holat", "Статус"),
+    "forms.back": ("All forms", "Barcha formalar", "Все формы"),
+    # --- webhooks (amoCRM's events to subscribers) ----------------------------------------
+    "nav.webhooks": ("Webhooks", "Webhooklar", "Вебхуки"),
+    "webhooks.title": ("amoCRM events", "amoCRM hodisalari", "События amoCRM"),
+    "webhooks.intro": (
+        "amoCRM's webhooks are stored here and sent on, signed, to your subscribers. Add "
+        "subscribers with `amogate webhooks add`.",
+        "amoCRM webhooklari shu yerda saqlanadi va imzolangan holda obunachilaringizga "
+        "yuboriladi. Obunachini `amogate webhooks add` bilan qo'shing.",
+        "Вебхуки amoCRM сохраняются здесь и пересылаются подписчикам с подписью. Подписчиков "
+        "добавляет `amogate webhooks add`.",
+    ),
+    "webhooks.amocrm": ("Webhook in amoCRM", "amoCRM dagi webhook", "Вебхук в amoCRM"),
+    "webhooks.account": ("Account", "Akkaunt", "Аккаунт"),
+    "webhooks.events": ("Events", "Hodisalar", "События"),
+    "webhooks.state": ("State", "Holat", "Состояние"),
+    "webhooks.checked": ("Checked", "Tekshirilgan", "Проверен"),
+    "webhooks.reenabled": ("Re-enabled", "Qayta yoqilgan", "Включён повторно"),
+    "webhooks.not_connected": (
+        "not registered: run amogate webhooks connect",
+        "ro'yxatdan o'tmagan: amogate webhooks connect ni ishga tushiring",
+        "не зарегистрирован: выполните amogate webhooks connect",
+    ),
+    "webhooks.disabled": (
+        "disabled by amoCRM (registering again)",
+        "amoCRM o'chirib qo'ygan (qayta ro'yxatdan o'tkazilmoqda)",
+        "отключён amoCRM (регистрируется заново)",
+    ),
+    "webhooks.enabled": ("enabled", "yoqilgan", "включён"),
+    "webhooks.none_connected": (
+        "No account has a webhook registered with amoCRM yet.",
+        "Hali hech bir akkaunt amoCRM da webhook ro'yxatdan o'tkazmagan.",
+        "Ни один аккаунт ещё не зарегистрировал вебхук в amoCRM.",
+    ),
+    "webhooks.subscribers": ("Subscribers", "Obunachilar", "Подписчики"),
+    "webhooks.created": ("Added", "Qo'shilgan", "Добавлен"),
+    "webhooks.no_subscribers": (
+        "No subscribers yet.",
+        "Hali obunachilar yo'q.",
+        "Подписчиков пока нет.",
+    ),
+    "webhooks.recent": ("Recent events", "So'nggi hodisalar", "Последние события"),
+    "webhooks.received": ("Received", "Qabul qilingan", "Получено"),
+    "webhooks.event": ("Event", "Hodisa", "Событие"),
+    "webhooks.entity_id": ("Object", "Obyekt", "Объект"),
+    "webhooks.no_events": ("No events yet.", "Hali hodisalar yo'q.", "Событий пока нет."),
+    "webhooks.failed": (
+        "Failed deliveries",
+        "Yetkazilmagan hodisalar",
+        "Недоставленные события",
+    ),
+    "webhooks.attempts": ("Attempts", "Urinishlar", "Попытки"),
+    "webhooks.error": ("Last error", "Oxirgi xato", "Последняя ошибка"),
+    "webhooks.retry": ("Retry", "Qayta yuborish", "Повторить"),
+    "webhooks.retry_all": (
+        "Retry all failed",
+        "Barcha yetkazilmaganlarni qayta yuborish",
+        "Повторить все недоставленные",
+    ),
+    "webhooks.no_failed": (
+        "No failed deliveries.",
+        "Yetkazilmagan hodisalar yo'q.",
+        "Недоставленных событий нет.",
+    ),
+    "webhooks.requeued": (
+        "{count} delivery(ies) queued again.",
+        "{count} ta yetkazish qayta navbatga qo'yildi.",
+        "Снова в очереди: {count}.",
+    ),
+    # --- accounts -------------------------------------------------------------------------
+    "nav.accounts": ("Accounts", "Akkauntlar", "Аккаунты"),
+    "accounts.title": ("amoCRM accounts", "amoCRM akkauntlari", "Аккаунты amoCRM"),
+    "accounts.hint": (
+        "Each account has its own connection, budget and queue. Add one with "
+        "`amogate accounts add NAME --domain HOST`.",
+        "Har bir akkauntning o'z ulanishi, limiti va navbati bor. Qo'shish: "
+        "`amogate accounts add NAME --domain HOST`.",
+        "У каждого аккаунта своё подключение, лимит и очередь. Добавить: "
+        "`amogate accounts add NAME --domain HOST`.",
+    ),
+    "accounts.name": ("Name", "Nomi", "Имя"),
+    "accounts.domain": ("Domain", "Domen", "Домен"),
+    "accounts.state": ("Connection", "Ulanish", "Подключение"),
+    "accounts.queued": ("Waiting", "Navbatda", "В очереди"),
+    "accounts.failed": ("Failed", "Xato", "С ошибкой"),
+    "accounts.connect": ("Connect", "Ulash", "Подключить"),
+    "accounts.reconnect": ("Reconnect", "Qayta ulash", "Переподключить"),
+    "accounts.empty": (
+        "No amoCRM account is configured yet.",
+        "Hali amoCRM akkaunti sozlanmagan.",
+        "Аккаунт amoCRM ещё не настроен.",
+    ),
+    "deliveries.filter_account": ("Account", "Akkaunt", "Аккаунт"),
 }
 
 _INDEX = {code: i for i, code in enumerate(LANGUAGES)}
