@@ -31,6 +31,7 @@ from amogate.accounts import config as account_config
 from amogate.accounts.config import AccountConfig
 from amogate.amocrm.client import OnCall
 from amogate.connection.service import AmoConnection
+from amogate.deliveries.signals import DeliverySignals
 from amogate.info.cache import InfoCache
 from amogate.info.source import AmoInfoSource
 from amogate.leads.service import LeadIntake
@@ -43,7 +44,6 @@ from amogate.storage import accounts as account_store
 from amogate.storage import migrate
 from amogate.storage.db import Database
 from amogate.worker.retention import RetentionPurge
-from amogate.deliveries.signals import DeliverySignals
 from amogate.worker.worker import DeliveryWorker, deliverer_from, purge_from
 
 log = structlog.get_logger("amogate.runtime")

@@ -27,8 +27,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from amogate.api import envelope
 from amogate.api.deps import database_of, gateway_of, settings_of
-from amogate.app_state import state_of
 from amogate.api.form_answers import accepted, refused
+from amogate.app_state import state_of
 from amogate.errors import ValidationFailed
 from amogate.forms import ids
 from amogate.forms.bodies import MAX_BODY_BYTES, BodyError, parse_body
