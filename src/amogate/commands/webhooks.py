@@ -120,7 +120,6 @@ def remove_command(
 def connect_command(account: AccountOption = "default") -> None:
     """Register amogate's inbound URL with amoCRM for the subscribers' amoCRM events."""
     from amogate.amocrm.errors import AmoError
-    from amogate.connection.service import AmoConnection
     from amogate.relay import registration
 
     settings = _settings()
@@ -129,15 +128,19 @@ def connect_command(account: AccountOption = "default") -> None:
             "PUBLIC_URL is not set: set it to the address amoCRM can reach this gateway at, "
             "e.g. PUBLIC_URL=https://gateway.example.uz"
         )
-    if not settings.amo_configured:
+    if account == "default" and not settings.amo_configured:
         _fail("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)")
-    if account != "default":
-        _fail(f"account {account} has no amoCRM connection in this gateway", code=1)
 
-    async def action(db: Database) -> tuple[registration.Registered, registration.CheckResult]:
+    async def action(
+        db: Database,
+    ) -> tuple[registration.Registered, registration.CheckResult] | None:
+        from amogate.runtime import AccountNotFound, connection_for
         from amogate.storage import relay as store
 
-        amo = AmoConnection.create(settings, db)
+        try:
+            amo = await connection_for(settings, db, account)
+        except AccountNotFound:
+            return None
         try:
             await amo.start(keeper=False)
             done = await registration.connect(amo, db, settings, account)
@@ -149,12 +152,15 @@ def connect_command(account: AccountOption = "default") -> None:
             await amo.stop()
 
     try:
-        done, checked = _run(action, settings)
+        result = _run(action, settings)
     except registration.RegistrationError as exc:
         _fail(str(exc), code=1)
     except AmoError as exc:
         status = f" (HTTP {exc.status})" if exc.status else ""
         _fail(f"amoCRM did not take the registration: {type(exc).__name__}{status}", code=1)
+    if result is None:
+        _fail(f"account {account} has no amoCRM connection in this gateway", code=1)
+    done, checked = result
     typer.echo(
         f"amoCRM sends {', '.join(done.events)} of account {done.account_key} to "
         f"{done.public_prefix}<secret> (webhook {done.webhook_id or '-'})"
