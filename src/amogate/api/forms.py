@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from amogate.api import envelope
 from amogate.api.deps import database_of, settings_of
 from amogate.api.form_answers import accepted, refused
+from amogate.deliveries.signals import DeliverySignals
 from amogate.errors import ValidationFailed
 from amogate.forms import ids
 from amogate.forms.bodies import MAX_BODY_BYTES, BodyError, parse_body
@@ -38,7 +39,6 @@ from amogate.leads.schemas import Remark
 from amogate.storage import forms as form_store
 from amogate.storage import rate_counters
 from amogate.storage.db import Database
-from amogate.worker.signals import DeliverySignals
 
 log = structlog.get_logger("amogate.forms")
 
