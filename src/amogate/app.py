@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from amogate import __version__
 from amogate.access.admin import AdminAccess
-from amogate.api import diagnostics, forms, health, info, leads, oauth, ready
+from amogate.api import diagnostics, forms, health, info, leads, oauth, ready, webhooks
 from amogate.api import metrics as metrics_api
 from amogate.api.auth import ApiKeyAuthenticator, KeyOriginsCORSMiddleware
 from amogate.api.docs import install_docs
@@ -31,10 +31,12 @@ from amogate.api.middleware import (
 from amogate.connection.service import AmoConnection
 from amogate.info.source import info_cache_for
 from amogate.metrics import GatewayMetrics, MetricsMiddleware
+from amogate.relay.runtime import Relay, start_relay, webhook_checks
 from amogate.settings import Settings
 from amogate.storage import migrate
 from amogate.storage.db import Database
 from amogate.web import forms as admin_forms
+from amogate.web import webhooks as admin_webhooks
 from amogate.web.routes import install as install_admin
 from amogate.worker.worker import LeadDelivery, start_lead_delivery
 
@@ -74,6 +76,7 @@ def create_app(
         app.state.database = db
         amo: AmoConnection | None = None
         lead_delivery: LeadDelivery | None = None
+        relay: Relay | None = None
         try:
             if db.is_sqlite:
                 await migrate.upgrade(db)
@@ -86,6 +89,13 @@ def create_app(
             app.state.amo = amo
             app.state.info = info_cache_for(amo)
             lead_delivery = start_lead_delivery(app, settings, db, amo, background=background)
+            app.state.relay = relay = start_relay(
+                settings,
+                db,
+                metrics=gateway_metrics.relay,
+                run_worker=background and getattr(app.state, "run_worker", True) is not False,
+                periodic=webhook_checks(settings, db, amo),
+            )
             # Everything built so far lives as long as the process: keep it out of the garbage
             # collector's scans, which otherwise stall requests under load.
             gc.collect()
@@ -96,6 +106,8 @@ def create_app(
             log.info("gateway.started", version=__version__, amo=settings.amo_api_base or None)
             yield
         finally:
+            if relay is not None:
+                await relay.stop()
             if lead_delivery is not None:
                 await lead_delivery.stop()
             if amo is not None:
@@ -128,8 +140,10 @@ def create_app(
     app.include_router(oauth.router)
     app.include_router(diagnostics.router)
     app.include_router(info.router)
+    app.include_router(webhooks.router)
     install_admin(app, admin_access)
     app.include_router(admin_forms.router)
+    app.include_router(admin_webhooks.router)
     app.include_router(ready.router)
     app.include_router(metrics_api.router)
 

@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from amogate.relay.metrics import RelayMetrics
 from amogate.storage import accounts, delivery_views
 from amogate.storage import budget as budget_store
 from amogate.storage import deliveries as deliveries_store
@@ -145,6 +146,7 @@ class GatewayMetrics:
         )
         self._snapshot = _SnapshotCollector()
         self.registry.register(self._snapshot)
+        self.relay = RelayMetrics(self.registry)
         self._snapshot_at = -math.inf  # monotonic time of the last database read
         self._snapshot_lock = asyncio.Lock()
         self.snapshot_reads = 0  # database reads made for scrapes (tests, diagnostics)
@@ -185,7 +187,9 @@ class GatewayMetrics:
                     oldest = await delivery_views.oldest_undelivered(conn)
                     budget = await budget_store.read(conn, account_key)
                     account = await accounts.get(conn, account_key)
+                    await self.relay.read(conn)
             except Exception:
+                self.relay.clear()
                 snapshot.database_up = False
             else:
                 snapshot.database_up = True

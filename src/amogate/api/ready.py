@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 
 from amogate.api import envelope
 from amogate.api.deps import settings_of
-from amogate.storage import accounts, delivery_views
+from amogate.relay.registration import ready_line
+from amogate.storage import accounts, delivery_views, relay
 from amogate.storage.db import Database
 from amogate.worker import reachability
 
@@ -69,12 +70,14 @@ async def ready(request: Request) -> JSONResponse:
     row: accounts.AccountRow | None = None
     oldest: datetime | None = None
     reach = reachability.assess([])
+    webhooks: str | None = None
     try:
         assert isinstance(database, Database)
         async with asyncio.timeout(DATABASE_TIMEOUT_S), database.read() as conn:
             row = await accounts.get(conn)
             oldest = await delivery_views.oldest_undelivered(conn)
             reach = reachability.assess(await delivery_views.latest_attempts(conn))
+            webhooks = ready_line(await relay.list_accounts(conn))
     except Exception as exc:
         problems["database"] = f"the database does not answer ({type(exc).__name__})"
     else:
@@ -89,6 +92,8 @@ async def ready(request: Request) -> JSONResponse:
             problems["queue"] = reason
         else:
             checks["queue"] = "ok"
+        if webhooks is not None:
+            checks["webhooks"] = webhooks
     if problems:
         return envelope.error(503, "Gateway is not ready", problems)
     message = READY_AMO_DOWN if reach.down else "Gateway is ready"

@@ -12,7 +12,7 @@ import signal
 
 
 def run_worker() -> None:
-    """Deliver queued leads to amoCRM (no HTTP API)."""
+    """Deliver queued leads to amoCRM and events to webhook subscribers (no HTTP API)."""
     from amogate.commands.startup import check_database, fail, load_settings
     from amogate.logging import configure_logging
 
@@ -34,6 +34,7 @@ async def _serve(settings: object) -> bool:
     from amogate.connection.service import AmoConnection
     from amogate.deliveries.signals import DeliverySignals
     from amogate.info.source import info_cache_for
+    from amogate.relay.runtime import start_relay, webhook_checks
     from amogate.settings import Settings
     from amogate.storage import migrate
     from amogate.storage.db import Database
@@ -62,9 +63,13 @@ async def _serve(settings: object) -> bool:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(signum, stop.set)
         worker.start()
+        relay = start_relay(
+            settings, db, metrics=None, run_worker=True, periodic=webhook_checks(settings, db, amo)
+        )
         try:
             await stop.wait()
         finally:
+            await relay.stop()
             await worker.stop()
             await amo.stop()
         return True
