@@ -124,8 +124,11 @@ def _row(spec: NewForm, form_id: str, now: datetime) -> dict[str, Any]:
 
 
 async def account_known(conn: AsyncConnection, account: str) -> bool:
-    """`default` always exists; another account must have been added."""
-    return account == DEFAULT_ACCOUNT or await accounts.get(conn, account) is not None
+    """`default` always exists; another account must have been added (`amogate accounts add`)."""
+    if account == DEFAULT_ACCOUNT:
+        return True
+    row = await accounts.get(conn, account)
+    return row is not None and row.added_at is not None
 
 
 async def create_form(conn: AsyncConnection, spec: NewForm, now: datetime) -> Created:
