@@ -11,10 +11,14 @@ sends its webhooks over TCP to `amogate serve`, which relays them signed to a lo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import sqlite3
+import statistics
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,3 +188,57 @@ def test_fifty_changes_while_the_subscriber_is_down_all_arrive_after_it_is_back(
             }
         )
     )
+
+
+def test_amocrm_is_answered_fast_under_load_while_every_subscriber_is_down(setup: Setup) -> None:
+    """200 posts from amoCRM at once (40 at a time), each with its own change, while the only
+    subscriber refuses connections: every answer is a 200 well inside amoCRM's 2 s."""
+    setup.subscribe(f"http://127.0.0.1:{free_port()}/down", "status_lead")
+    (row,) = setup_rows(setup)
+    path = f"{setup.gateway}/webhooks/amocrm/default/{row}"
+    bodies = [
+        (
+            f"leads[status][0][id]={1000 + i}&leads[status][0][status_id]={SECOND_STAGE}"
+            f"&leads[status][0][old_status_id]={FIRST_STAGE}&account[subdomain]=sandbox"
+        ).encode()
+        for i in range(200)
+    ]
+
+    async def post_all() -> list[tuple[int, float]]:
+        limit = asyncio.Semaphore(40)
+        async with httpx.AsyncClient(timeout=10) as client:
+
+            async def one(body: bytes) -> tuple[int, float]:
+                async with limit:
+                    started = time.perf_counter()
+                    answer = await client.post(
+                        path,
+                        content=body,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    )
+                    return answer.status_code, time.perf_counter() - started
+
+            return await asyncio.gather(*(one(body) for body in bodies))
+
+    results = asyncio.run(post_all())
+    seconds = sorted(s for _, s in results)
+    assert {status for status, _ in results} == {200}
+    assert seconds[-1] < 2.0
+    print(
+        json.dumps(
+            {
+                "posts": len(results),
+                "concurrency": 40,
+                "p50_ms": round(statistics.median(seconds) * 1000, 1),
+                "p95_ms": round(seconds[int(len(seconds) * 0.95)] * 1000, 1),
+                "max_ms": round(seconds[-1] * 1000, 1),
+            }
+        )
+    )
+
+
+def setup_rows(setup: Setup) -> list[str]:
+    """The account's inbound secret, read from the database file as an operator could."""
+    with closing(sqlite3.connect(setup.tmp_path / "gateway.db", timeout=30)) as conn:
+        rows = conn.execute("SELECT inbound_secret FROM relay_accounts").fetchall()
+    return [str(r[0]) for r in rows]

@@ -124,13 +124,14 @@ async def check_account(
         reason = "disabled by amoCRM" if found else "missing from amoCRM's list"
         async with database.transaction() as conn:
             await store.set_checked(conn, account.account_key, now=now, disabled=True)
-            await store.offer_gateway_event(
-                conn,
-                store.GATEWAY_WEBHOOK_DISABLED,
-                {"account": account.account_key, "reason": reason, "events": codes},
-                now=now,
-                account_key=account.account_key,
-            )
+            if not account.amo_disabled:  # once per outage, not at every check while it lasts
+                await store.offer_gateway_event(
+                    conn,
+                    store.GATEWAY_WEBHOOK_DISABLED,
+                    {"account": account.account_key, "reason": reason, "events": codes},
+                    now=now,
+                    account_key=account.account_key,
+                )
         log.warning("webhook.disabled", account=account.account_key, reason=reason)
         await _register(amo, database, settings, account, codes, reenabled=True)
         return CheckResult(account.account_key, "reenabled", reason)
