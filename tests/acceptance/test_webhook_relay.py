@@ -132,6 +132,11 @@ def test_a_status_change_reaches_the_subscriber_as_one_signed_json_event(setup: 
         Webhook("whsec_" + "A" * 43 + "=").verify(post.body, dict(post.headers))
     (attempt,) = setup.amo_side()
     assert attempt["status"] == 200
+    # The inbound secret went to amoCRM only inside the registration's body, never in a URL.
+    (secret_in_path,) = setup_rows(setup)
+    calls = httpx.get(f"{setup.sandbox.url}/_sandbox/requests", timeout=10).json()
+    assert calls
+    assert not [c for c in calls if secret_in_path in f"{c['path']}?{c.get('query')}"]
     metrics = httpx.get(
         f"{setup.gateway}/metrics", headers={"X-API-KEY": setup.env["API_KEY"]}, timeout=10
     ).text
