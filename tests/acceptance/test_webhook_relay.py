@@ -29,7 +29,13 @@ from standardwebhooks.webhooks import Webhook
 
 from amogate.amocrm.sandbox.runner import SandboxServer
 from tests.sandbox.receiver import Receiver
-from tests.support.processes import free_port, gateway_env, run_amogate, running_gateway
+from tests.support.processes import (
+    free_port,
+    gateway_env,
+    run_amogate,
+    running_gateway,
+    running_worker,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -247,3 +253,30 @@ def setup_rows(setup: Setup) -> list[str]:
     with closing(sqlite3.connect(setup.tmp_path / "gateway.db", timeout=30)) as conn:
         rows = conn.execute("SELECT inbound_secret FROM relay_accounts").fetchall()
     return [str(r[0]) for r in rows]
+
+
+def test_a_separate_amogate_worker_relays_events_for_a_gateway_without_one(
+    tmp_path: Path,
+) -> None:
+    """`amogate serve --no-worker` stores amoCRM's events; `amogate worker` sends them."""
+    with SandboxServer(rate_limit=0, long_lived_token=TOKEN) as sandbox, Receiver() as receiver:
+        extra = {"AMO_BASE_URL": sandbox.url, "AMO_LONG_LIVED_TOKEN": TOKEN}
+        env = gateway_env(tmp_path, **extra)
+        added = run_amogate(tmp_path, env, "webhooks", "add", receiver.url, "--events", "add_lead")
+        secret = re.search(r"whsec_[A-Za-z0-9+/=]+", added.stdout)
+        assert secret is not None
+        with running_gateway(tmp_path, "--no-worker", environment=extra) as gateway:
+            (inbound,) = setup_rows(Setup(sandbox, gateway, env, tmp_path))
+            answer = httpx.post(
+                f"{gateway}/webhooks/amocrm/default/{inbound}",
+                content=b"leads[add][0][id]=77&leads[add][0][name]=Buyurtma",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                timeout=10,
+            )
+            assert answer.status_code == 200
+            time.sleep(1.5)
+            assert receiver.received == []  # nobody sends: the gateway runs no worker
+            with running_worker(tmp_path, **extra):
+                (post,) = receiver.wait_for(1, timeout_s=20)
+    event = verified(post, secret.group(0))
+    assert (event["type"], event["data"]) == ("add_lead", {"id": "77", "name": "Buyurtma"})
