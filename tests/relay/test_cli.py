@@ -72,6 +72,17 @@ def test_connect_without_public_url_says_what_to_set(tmp_path: Path) -> None:
     )
 
 
+def test_connect_before_amocrm_is_connected_says_so(tmp_path: Path) -> None:
+    e = env(tmp_path, PUBLIC_URL="https://gateway.example.uz")
+    assert run_amogate(tmp_path, e, "webhooks", "add", "https://x.uz/h").returncode == 0
+    answer = run_amogate(tmp_path, e, "webhooks", "connect")
+    assert answer.returncode == 1
+    assert answer.stderr.strip() == (
+        "amogate: amoCRM is not connected (or needs reconnecting): open /admin or run "
+        "`amogate auth url` first"
+    )
+
+
 def test_deliveries_and_retry_on_an_empty_table(tmp_path: Path) -> None:
     e = env(tmp_path)
     listed = run_amogate(tmp_path, e, "webhooks", "deliveries", "--status", "failed")

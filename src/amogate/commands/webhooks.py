@@ -119,7 +119,7 @@ def remove_command(
 @app.command("connect")
 def connect_command(account: AccountOption = "default") -> None:
     """Register amogate's inbound URL with amoCRM for the subscribers' amoCRM events."""
-    from amogate.amocrm.errors import AmoError
+    from amogate.amocrm.errors import AmoAuthError, AmoError
     from amogate.connection.service import AmoConnection
     from amogate.relay import registration
 
@@ -152,6 +152,12 @@ def connect_command(account: AccountOption = "default") -> None:
         done, checked = _run(action, settings)
     except registration.RegistrationError as exc:
         _fail(str(exc), code=1)
+    except AmoAuthError:
+        _fail(
+            "amoCRM is not connected (or needs reconnecting): open /admin or run "
+            "`amogate auth url` first",
+            code=1,
+        )
     except AmoError as exc:
         status = f" (HTTP {exc.status})" if exc.status else ""
         _fail(f"amoCRM did not take the registration: {type(exc).__name__}{status}", code=1)
