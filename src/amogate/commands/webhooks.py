@@ -165,7 +165,9 @@ def connect_command(account: AccountOption = "default") -> None:
         f"amoCRM sends {', '.join(done.events)} of account {done.account_key} to "
         f"{done.public_prefix}<secret> (webhook {done.webhook_id or '-'})"
     )
-    state = {"ok": "enabled", "reenabled": "enabled again"}.get(checked.state, checked.detail)
+    state = {"ok": "enabled", "updated": "enabled", "reenabled": "enabled again"}.get(
+        checked.state, checked.detail
+    )
     typer.echo(f"amoCRM's webhook list: {state}")
 
 

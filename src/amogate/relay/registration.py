@@ -104,14 +104,15 @@ async def _register(
 @dataclass(frozen=True)
 class CheckResult:
     account_key: str
-    state: str  # ok | reenabled | error
+    state: str  # ok | updated (events changed) | reenabled | error
     detail: str = ""
 
 
 async def check_account(
     amo: AmoConnection, database: Database, settings: Settings, account: store.RelayAccount
 ) -> CheckResult:
-    """Read amoCRM's list for our webhook; save it again when amoCRM disabled or dropped it."""
+    """Read amoCRM's list for our webhook; save it again when amoCRM disabled or dropped it,
+    or when the subscribers now want other amoCRM events than those registered."""
     codes = account.registered_events or []
     now = datetime.now(UTC)
     try:
@@ -123,6 +124,12 @@ async def check_account(
         if found and not any(hook.get("disabled") for hook in found):
             async with database.transaction() as conn:
                 await store.set_checked(conn, account.account_key, now=now, disabled=False)
+                subscribed = await store.list_subscribers(conn, account.account_key)
+            wanted = events.amo_codes(code for s in subscribed for code in s.events)
+            if wanted and wanted != sorted(codes):
+                # A subscriber was added or removed since: amoCRM sends what is wanted now.
+                await _register(amo, database, settings, account, wanted, reenabled=False)
+                return CheckResult(account.account_key, "updated", ", ".join(wanted))
             return CheckResult(account.account_key, "ok")
         reason = "disabled by amoCRM" if found else "missing from amoCRM's list"
         async with database.transaction() as conn:
