@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from amogate import __version__
-from amogate.commands import auth, check, deliveries, forms, keys, webhooks, worker
+from amogate.commands import accounts, auth, check, deliveries, forms, keys, webhooks, worker
 from amogate.commands.ports import port_problem
 from amogate.commands.startup import (
     EnvFileOption,
@@ -37,6 +37,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(auth.app, name="auth")
+app.add_typer(accounts.app, name="accounts")
 app.add_typer(forms.app, name="forms")
 app.add_typer(webhooks.app, name="webhooks")
 app.command("worker")(worker.run_worker)
@@ -87,6 +88,7 @@ def serve(
     import uvicorn
 
     from amogate.app import create_app
+    from amogate.app_state import state_of
     from amogate.logging import configure_logging
     from amogate.storage import migrate
     from amogate.storage.db import Database
@@ -142,7 +144,7 @@ def serve(
         uvicorn.run(APP_FACTORY, factory=True, workers=processes, **options)
         return
     application = create_app(settings)
-    application.state.run_worker = not no_worker
+    state_of(application).run_worker = not no_worker
     uvicorn.run(application, **options)
 
 

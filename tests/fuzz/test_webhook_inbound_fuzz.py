@@ -23,6 +23,7 @@ from amogate.amocrm.webhook_format import (
     parse_webhook,
 )
 from amogate.app import create_app
+from amogate.app_state import state_of
 from amogate.relay import subscribers
 from amogate.storage import relay as store
 from tests.conftest import make_settings
@@ -56,7 +57,7 @@ def route(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Route]:
             transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
         )
         try:
-            db = app.state.database
+            db = state_of(app).running().database
             runner.run(
                 subscribers.add(db, "http://r.test/", account_key="default", event_list="add_lead")
             )

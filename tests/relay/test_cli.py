@@ -83,6 +83,13 @@ def test_connect_before_amocrm_is_connected_says_so(tmp_path: Path) -> None:
     )
 
 
+def test_connect_names_an_unknown_account(tmp_path: Path) -> None:
+    e = env(tmp_path, PUBLIC_URL="https://gateway.example.uz")
+    answer = run_amogate(tmp_path, e, "webhooks", "connect", "--account", "shop")
+    assert answer.returncode == 2
+    assert answer.stderr.strip() == "amogate: Account not found: shop"
+
+
 def test_deliveries_and_retry_on_an_empty_table(tmp_path: Path) -> None:
     e = env(tmp_path)
     listed = run_amogate(tmp_path, e, "webhooks", "deliveries", "--status", "failed")

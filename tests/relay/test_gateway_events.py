@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from amogate.amocrm.errors import AmoAuthError
+from amogate.app_state import state_of
 from amogate.relay import subscribers
 from amogate.settings import Settings
 from amogate.storage import accounts
@@ -42,7 +43,7 @@ async def test_a_failed_lead_delivery_is_offered_as_gateway_delivery_failed(
     settings: Settings, api_headers: dict[str, str]
 ) -> None:
     async with connected_gateway(settings, **QUEUE_ONLY) as h:
-        db: Database = h.app.state.database
+        db: Database = state_of(h.app).running().database
         ops, _ = await subscribe_all(db)
         ids = await queue_leads(h, [simple_lead(1), simple_lead(2)], api_headers)
         await h.fault("400", count=2, path_prefix="/api/v4/leads/unsorted/forms")
@@ -62,7 +63,7 @@ async def test_a_failed_lead_delivery_is_offered_as_gateway_delivery_failed(
 
 async def test_an_account_needing_reauthorization_is_offered_once(settings: Settings) -> None:
     async with connected_gateway(settings) as h:
-        db: Database = h.app.state.database
+        db: Database = state_of(h.app).running().database
         ops, _ = await subscribe_all(db)
         await revoke(h)
         with pytest.raises(AmoAuthError):

@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from amogate.app import create_app
+from amogate.app_state import state_of
 from amogate.relay import subscribers
 from amogate.settings import Settings
 from amogate.storage import relay as store
@@ -74,7 +75,7 @@ async def gateway(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, 
 
 
 async def setup(app: FastAPI, events: str) -> tuple[Database, str, str]:
-    db: Database = app.state.database
+    db: Database = state_of(app).running().database
     added = await subscribers.add(
         db, "http://receiver.test/h", account_key="default", event_list=events
     )

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from amogate.amocrm.sandbox.seed import MAIN_PIPELINE_ID
+from amogate.app_state import state_of
 from amogate.relay import registration, subscribers
 from amogate.settings import Settings
 from amogate.storage import relay as store
@@ -42,8 +43,8 @@ async def test_connect_registers_the_union_of_amocrm_events_and_not_gateway_ones
     settings: Settings,
 ) -> None:
     async with connected_gateway(settings, public_url=PUBLIC_URL + "/") as h:
-        db: Database = h.app.state.database
-        gw: Settings = h.app.state.settings
+        db: Database = state_of(h.app).running().database
+        gw: Settings = state_of(h.app).settings
         await subscribers.add(
             db,
             "http://a.test/",
@@ -68,10 +69,10 @@ async def test_connect_registers_the_union_of_amocrm_events_and_not_gateway_ones
 
 async def test_connect_needs_public_url_and_an_amocrm_event(settings: Settings) -> None:
     async with connected_gateway(settings) as h:
-        db: Database = h.app.state.database
+        db: Database = state_of(h.app).running().database
         with pytest.raises(registration.RegistrationError, match="PUBLIC_URL is not set"):
-            await registration.connect(h.amo, db, h.app.state.settings, "default")
-        gw = h.app.state.settings.model_copy(update={"public_url": PUBLIC_URL})
+            await registration.connect(h.amo, db, state_of(h.app).settings, "default")
+        gw = state_of(h.app).settings.model_copy(update={"public_url": PUBLIC_URL})
         await subscribers.add(
             db, "http://a.test/", account_key="default", event_list="gateway.delivery_failed"
         )
@@ -84,8 +85,8 @@ async def test_a_webhook_amocrm_disabled_is_reported_and_registered_again(
     settings: Settings, api_headers: dict[str, str]
 ) -> None:
     async with connected_gateway(settings, public_url=PUBLIC_URL) as h:
-        db: Database = h.app.state.database
-        gw: Settings = h.app.state.settings
+        db: Database = state_of(h.app).running().database
+        gw: Settings = state_of(h.app).settings
         ops = await subscribers.add(
             db, "http://ops.test/", account_key="default", event_list="gateway.webhook_disabled"
         )
@@ -137,8 +138,8 @@ async def test_a_disabled_webhook_that_cannot_be_saved_again_shows_in_ready(
     settings: Settings,
 ) -> None:
     async with connected_gateway(settings, public_url=PUBLIC_URL) as h:
-        db: Database = h.app.state.database
-        gw: Settings = h.app.state.settings
+        db: Database = state_of(h.app).running().database
+        gw: Settings = state_of(h.app).settings
         await subscribers.add(
             db, "http://shop.test/", account_key="default", event_list="status_lead"
         )
@@ -153,8 +154,8 @@ async def test_a_disabled_webhook_that_cannot_be_saved_again_shows_in_ready(
 
 async def test_the_check_registers_the_events_subscribers_added_since(settings: Settings) -> None:
     async with connected_gateway(settings, public_url=PUBLIC_URL) as h:
-        db: Database = h.app.state.database
-        gw: Settings = h.app.state.settings
+        db: Database = state_of(h.app).running().database
+        gw: Settings = state_of(h.app).settings
         await subscribers.add(
             db, "http://shop.test/", account_key="default", event_list="status_lead"
         )

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from fastapi import FastAPI
 
+from amogate.app_state import state_of
 from amogate.relay import subscribers
 from amogate.storage import relay as store
 from amogate.storage import relay_queue as queue
@@ -18,7 +19,7 @@ from tests.web.helpers import form_token
 
 async def one_failed(app: FastAPI) -> tuple[str, str]:
     """A subscriber and one of its deliveries that has failed; (secret, delivery id)."""
-    db: Database = app.state.database
+    db: Database = state_of(app).running().database
     added = await subscribers.add(
         db, "https://shop.example.uz/hook", account_key="default", event_list="status_lead"
     )
@@ -74,7 +75,7 @@ async def test_retry_queues_a_failed_delivery_again(
     )
     assert done.status_code == 303
     assert done.headers["location"] == "/admin/webhooks?done=requeued&count=1"
-    db: Database = admin_app.state.database
+    db: Database = state_of(admin_app).running().database
     async with db.read() as conn:
         assert await queue.list_deliveries(conn, status=queue.FAILED) == []
     shown = await signed_in.get(done.headers["location"] + "&lang=ru")

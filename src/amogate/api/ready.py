@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from amogate.api import envelope
-from amogate.api.deps import settings_of
+from amogate.api.deps import app_state, settings_of
 from amogate.relay.registration import ready_line
 from amogate.storage import accounts, delivery_views, relay
 from amogate.storage.db import Database
@@ -63,7 +63,8 @@ def queue_problem(oldest: datetime | None, now: datetime, max_age_s: float) -> s
 @router.get("/health/ready", summary="Ready for traffic? (database, token, delivery queue)")
 async def ready(request: Request) -> JSONResponse:
     settings = settings_of(request)
-    database = getattr(request.app.state, "database", None)
+    gateway = app_state(request).gateway
+    database = gateway.database if gateway is not None else None
     now = datetime.now(UTC)
     problems: dict[str, str] = {}
     checks: dict[str, str] = {}
@@ -82,7 +83,7 @@ async def ready(request: Request) -> JSONResponse:
         problems["database"] = f"the database does not answer ({type(exc).__name__})"
     else:
         checks["database"] = "ok"
-        if getattr(request.app.state, "amo", None) is None:
+        if gateway is None or gateway.default is None:
             problems["amocrm"] = "amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)"
         elif (reason := token_problem(row, now)) is not None:
             problems["amocrm"] = reason

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from amogate.api import envelope
-from amogate.api.deps import database_of
+from amogate.api.deps import app_state, database_of
 from amogate.relay.inbound import Outcome, receive
 from amogate.relay.runtime import Relay
 from amogate.storage.relay import DEFAULT_KEEP_TRYING
@@ -23,8 +23,8 @@ NOT_FOUND = "Endpoint not found: /webhooks/amocrm/{account}/{secret}"
 
 
 def relay_of(request: Request) -> Relay | None:
-    relay = getattr(request.app.state, "relay", None)
-    return relay if isinstance(relay, Relay) else None
+    gateway = app_state(request).gateway
+    return gateway.relay if gateway is not None else None
 
 
 @router.post(

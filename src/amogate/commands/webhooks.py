@@ -120,8 +120,8 @@ def remove_command(
 def connect_command(account: AccountOption = "default") -> None:
     """Register amogate's inbound URL with amoCRM for the subscribers' amoCRM events."""
     from amogate.amocrm.errors import AmoAuthError, AmoError
-    from amogate.connection.service import AmoConnection
     from amogate.relay import registration
+    from amogate.runtime import AccountNotFound, connection_for
 
     settings = _settings()
     if not settings.public_url:
@@ -129,15 +129,11 @@ def connect_command(account: AccountOption = "default") -> None:
             "PUBLIC_URL is not set: set it to the address amoCRM can reach this gateway at, "
             "e.g. PUBLIC_URL=https://gateway.example.uz"
         )
-    if not settings.amo_configured:
-        _fail("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)")
-    if account != "default":
-        _fail(f"account {account} has no amoCRM connection in this gateway", code=1)
 
     async def action(db: Database) -> tuple[registration.Registered, registration.CheckResult]:
         from amogate.storage import relay as store
 
-        amo = AmoConnection.create(settings, db)
+        amo = await connection_for(settings, db, account)
         try:
             await amo.start(keeper=False)
             done = await registration.connect(amo, db, settings, account)
@@ -150,6 +146,10 @@ def connect_command(account: AccountOption = "default") -> None:
 
     try:
         done, checked = _run(action, settings)
+    except AccountNotFound:
+        if account == "default":
+            _fail("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)")
+        _fail(f"Account not found: {account}")
     except registration.RegistrationError as exc:
         _fail(str(exc), code=1)
     except AmoAuthError:

@@ -85,6 +85,16 @@ amo_accounts = Table(
     # the token), so a stale file copied back over a newer one is not imported again.
     Column("tokens_file_imported_at", UTC_DATETIME, nullable=True),
     Column("tokens_file_fingerprint", String(64), nullable=True),
+    # Set by `amogate accounts add` (NULL for `default`, whose settings come from .env): the
+    # account's own host, API base override, integration credentials, budget and contact rule.
+    Column("added_at", UTC_DATETIME, nullable=True),
+    Column("amo_domain", String(255), nullable=True),
+    Column("base_url", String(255), nullable=True),
+    Column("client_id", String(255), nullable=True),
+    Column("client_secret", Text, nullable=True),
+    Column("long_lived_token", Text, nullable=True),
+    Column("rate_limit", Float, nullable=True),
+    Column("contact_dedup", String(32), nullable=True),
 )
 
 # The outbound request budget per account, shared by every process: a token bucket row that is
@@ -114,6 +124,8 @@ oauth_states = Table(
     Column("browser_digest", String(64), nullable=True),
     # The admin confirmed that this connection may replace a different connected account.
     Column("replace_account", Boolean, nullable=False, default=False, server_default=false()),
+    # The account this connection is for (`/oauth/authorize?account=NAME`).
+    Column("account_key", String(64), nullable=False, default="default", server_default="default"),
 )
 
 # A lead accepted by the gateway. The row IS the queue entry: it is written (committed) before
@@ -158,6 +170,7 @@ deliveries = Table(
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_created_at", "created_at"),
     Index("ix_deliveries_erasable", "erased_at", "delivered_at"),
+    Index("ix_deliveries_account_due", "account_key", "status", "next_attempt_at"),
 )
 
 # Every attempt at a delivery step, for the operator and the API.
@@ -208,6 +221,8 @@ api_keys = Table(
     Column("created_at", UTC_DATETIME, nullable=False),
     Column("last_used_at", UTC_DATETIME, nullable=True),
     Column("revoked_at", UTC_DATETIME, nullable=True),
+    # The account every /api/v1 call made with this key acts on.
+    Column("account_key", String(64), nullable=False, default="default", server_default="default"),
 )
 
 # Fixed-window counters (per API key per minute, admin login attempts, ...), shared by instances.

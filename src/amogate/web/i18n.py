@@ -559,6 +559,30 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "{count} ta yetkazish qayta navbatga qo'yildi.",
         "Снова в очереди: {count}.",
     ),
+    # --- accounts -------------------------------------------------------------------------
+    "nav.accounts": ("Accounts", "Akkauntlar", "Аккаунты"),
+    "accounts.title": ("amoCRM accounts", "amoCRM akkauntlari", "Аккаунты amoCRM"),
+    "accounts.hint": (
+        "Each account has its own connection, budget and queue. Add one with "
+        "`amogate accounts add NAME --domain HOST`.",
+        "Har bir akkauntning o'z ulanishi, limiti va navbati bor. Qo'shish: "
+        "`amogate accounts add NAME --domain HOST`.",
+        "У каждого аккаунта своё подключение, лимит и очередь. Добавить: "
+        "`amogate accounts add NAME --domain HOST`.",
+    ),
+    "accounts.name": ("Name", "Nomi", "Имя"),
+    "accounts.domain": ("Domain", "Domen", "Домен"),
+    "accounts.state": ("Connection", "Ulanish", "Подключение"),
+    "accounts.queued": ("Waiting", "Navbatda", "В очереди"),
+    "accounts.failed": ("Failed", "Xato", "С ошибкой"),
+    "accounts.connect": ("Connect", "Ulash", "Подключить"),
+    "accounts.reconnect": ("Reconnect", "Qayta ulash", "Переподключить"),
+    "accounts.empty": (
+        "No amoCRM account is configured yet.",
+        "Hali amoCRM akkaunti sozlanmagan.",
+        "Аккаунт amoCRM ещё не настроен.",
+    ),
+    "deliveries.filter_account": ("Account", "Akkaunt", "Аккаунт"),
 }
 
 _INDEX = {code: i for i, code in enumerate(LANGUAGES)}

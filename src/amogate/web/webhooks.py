@@ -10,7 +10,7 @@ import structlog
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
-from amogate.relay.runtime import Relay, keep_trying
+from amogate.relay.runtime import keep_trying
 from amogate.storage import relay as store
 from amogate.storage import relay_queue as queue
 from amogate.web.render import secure_headers
@@ -24,8 +24,8 @@ RECENT = 20
 
 
 def _wake(ctx: Ctx) -> None:
-    relay = getattr(ctx.request.app.state, "relay", None)
-    if isinstance(relay, Relay):
+    relay = ctx.gateway.relay
+    if relay is not None:
         relay.wake()
 
 

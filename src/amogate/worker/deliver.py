@@ -69,7 +69,12 @@ class Deliverer:
         now = self.clock()
         async with self.database.transaction() as conn:
             batch = await store.claim_due(
-                conn, owner=self.owner, now=now, lease_until=now + self.lease, limit=self.batch_size
+                conn,
+                owner=self.owner,
+                now=now,
+                lease_until=now + self.lease,
+                limit=self.batch_size,
+                account_key=self.amo.account_key,  # each account's worker, its own leads
             )
         if not batch:
             return 0
