@@ -55,6 +55,7 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(tmp_path: Path) -> None
         (("https://x.uz", "--events", "status_leed"), "unknown event(s): status_leed"),
         (("https://x.uz", "--events", ","), "name at least one event"),
         (("https://x.uz", "--account", "Big Shop"), "an account name is 1-40 of a-z"),
+        (("https://x.uz", "--account", "shop"), "Account not found: shop"),
     ]:
         answer = run_amogate(tmp_path, e, "webhooks", "add", *args)
         assert answer.returncode == 2

@@ -73,7 +73,10 @@ def add_command(
         parse_event_list(events)
     except ValueError as exc:
         _fail(str(exc))
-    added = _run(lambda db: subscribers.add(db, url, account_key=account, event_list=events))
+    try:
+        added = _run(lambda db: subscribers.add(db, url, account_key=account, event_list=events))
+    except subscribers.SubscriberError as exc:
+        _fail(str(exc))
     s = added.subscriber
     typer.echo(f"Subscriber {s.id} added for account {s.account_key}: {', '.join(s.events)}")
     typer.echo(f"URL: {s.url}")
