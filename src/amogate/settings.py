@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from amogate.contacts.matching import parse_dedup
+
 MIN_API_KEY_LENGTH = 16
 MIN_ADMIN_PASSWORD_LENGTH = 12
 DEFAULT_DATABASE_URL = "sqlite:///storage/amogate.db"
@@ -63,6 +65,8 @@ class Settings(BaseSettings):
     lead_sync_timeout: float = Field(default=8.0, ge=0, le=60)
     info_cache_ttl: float = Field(default=300.0, ge=0)
     phone_default_region: str = "UZ"
+    # Which of a lead's values find its existing amoCRM contact: phone,email | phone | email | off.
+    contact_dedup: str = "phone,email"
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     admin_password: SecretStr | None = None
@@ -169,6 +173,14 @@ class Settings(BaseSettings):
         if scheme not in ("sqlite", "postgresql", "postgres"):
             raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql://")
         return value
+
+    @field_validator("contact_dedup")
+    @classmethod
+    def _dedup_known(cls, value: str) -> str:
+        try:
+            return str(parse_dedup(value))
+        except ValueError as exc:
+            raise ValueError(f"CONTACT_DEDUP: {exc}") from None
 
     @field_validator("phone_default_region")
     @classmethod

@@ -72,6 +72,7 @@ class Delivery:
     amo_note_id: int | None
     delivered_at: datetime | None
     erased_at: datetime | None = None  # personal data erased after the retention period
+    contact_matched: bool | None = None  # linked to a contact that existed before the lead
 
     @property
     def is_terminal(self) -> bool:
@@ -117,6 +118,7 @@ def _delivery(row: Row[Any]) -> Delivery:
         amo_note_id=m["amo_note_id"],
         delivered_at=m["delivered_at"],
         erased_at=m["erased_at"],
+        contact_matched=m["contact_matched"],
     )
 
 
@@ -301,6 +303,7 @@ async def mark_form_created(
     uid: str | None,
     lead_id: int | None,
     contact_id: int | None,
+    contact_matched: bool | None = None,
     count_attempt: bool = True,
     remarked: tuple[dict[str, Any], list[dict[str, str]]] | None = None,
 ) -> bool:
@@ -312,6 +315,7 @@ async def mark_form_created(
         "amo_uid": uid,
         "amo_lead_id": lead_id,
         "amo_contact_id": contact_id,
+        "contact_matched": contact_matched,
         "attempts": deliveries.c.attempts + (1 if count_attempt else 0),
         "last_error": None,
         "updated_at": now,

@@ -149,6 +149,9 @@ deliveries = Table(
     Column("amo_uid", String(128), nullable=True),
     Column("amo_lead_id", BigInteger, nullable=True),
     Column("amo_contact_id", BigInteger, nullable=True),
+    # Whether the lead was linked to a contact that already existed (None: not known yet, or
+    # delivered before matching existed).
+    Column("contact_matched", Boolean, nullable=True),
     Column("amo_note_id", BigInteger, nullable=True),
     Column("delivered_at", UTC_DATETIME, nullable=True),
     # When the personal data (payload, names, upstream details) was erased after the retention
@@ -229,4 +232,21 @@ admin_state = Table(
     Column("session_generation", Integer, nullable=False),
     Column("password_hash", String(255), nullable=True),
     Column("updated_at", UTC_DATETIME, nullable=False),
+)
+
+# Contacts this gateway created or linked, per account and normalised phone/email
+# (``phone:+998901234567``, ``email:a@b.uz``): amoCRM hides the contact of an unaccepted
+# unsorted item from lists and searches, so only this table knows it. A row without
+# ``contact_id`` is a claim: ``claimed_by`` is creating the contact right now (until
+# ``claimed_until``), and other workers wait for it instead of creating a second one.
+contact_links = Table(
+    "contact_links",
+    metadata,
+    Column("account_key", String(64), primary_key=True),
+    Column("contact_key", String(320), primary_key=True),
+    Column("contact_id", BigInteger, nullable=True),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", Float, nullable=True),  # unix seconds
+    Column("updated_at", Float, nullable=False),  # unix seconds
+    Index("ix_contact_links_contact", "account_key", "contact_id"),
 )

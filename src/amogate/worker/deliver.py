@@ -44,12 +44,14 @@ from amogate.amocrm.errors import (
     AmoRateLimitedError,
     AmoTimeoutError,
     AmoTransientError,
+    FieldError,
 )
 from amogate.amocrm.models import UnsortedResult, unsorted_result
 from amogate.connection.service import AmoConnection
+from amogate.contacts.resolve import ContactChoice, ContactPlan, ContactResolver, no_matching
 from amogate.errors import GatewayError, UpstreamError
 from amogate.info.cache import NEEDS_REAUTHORIZATION, NOT_CONNECTED, RATE_LIMITED
-from amogate.leads import mapping, refusals
+from amogate.leads import complex_item, direct, mapping, refusals
 from amogate.leads.fields import FieldLists, account_fields
 from amogate.storage import deliveries as store
 from amogate.storage.db import Database
@@ -64,6 +66,8 @@ MAX_PAUSE_WAIT = 5.0
 # Reconciliation looks this far back before an item's creation (clock skew between hosts).
 RECONCILE_MARGIN = 300
 RECONCILE_MAX_PAGES = 20
+# How long a lead waits for a contact another worker is creating for the same person.
+CONTACT_WAIT = timedelta(seconds=1)
 
 Clock = Callable[[], datetime]
 
@@ -142,6 +146,8 @@ class _Work:
     built: mapping.FormItem | None = None
     lead_id: int | None = None
     resent: bool = False  # sent again without refused values: a second refusal fails it
+    contact: ContactChoice | None = None  # which contact the lead links (contacts.resolve)
+    contact_id: int | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     warnings: list[dict[str, str]] = field(default_factory=list)
 
@@ -183,8 +189,10 @@ class Deliverer:
     clock: Clock = utcnow
     rand: Callable[[], float] = random.random
     signals: DeliverySignals | None = None
+    contacts: ContactResolver | None = None  # None: every lead creates its own contact
     _client: AmoClient | None = None
     _client_base: str = ""
+    _delivery_field: dict[str, Any] | None = None
 
     async def run_once(self) -> int:
         """Claim one batch and take it as far as amoCRM allows. Returns how many were claimed."""
@@ -241,6 +249,12 @@ class Deliverer:
         except GatewayError as exc:
             await self._reschedule([w.delivery for w in forms], classify_gateway(exc), "form")
             return []
+        if any(direct.is_direct(w.payload) for w in forms):
+            try:
+                fields = await self._with_delivery_field(client, fields)
+            except AmoError as exc:
+                await self._reschedule([w.delivery for w in forms], classify(exc), "form")
+                return []
         for work in forms:
             work.built = self._build(work, fields)
         created: list[_Work] = []
@@ -251,18 +265,96 @@ class Deliverer:
             done = {id(w) for w in unknown}
             forms = [w for w in forms if id(w) not in done] + unresolved
         if forms:
-            created += await self._send_forms(client, forms, fields)
+            created += await self._send_with_contacts(client, forms, fields)
         return created
+
+    async def _send_with_contacts(
+        self, client: AmoClient, forms: list[_Work], fields: mapping.AccountFields
+    ) -> list[_Work]:
+        """Find each lead's existing contact (contacts.resolve), then send: the leads whose
+        contact is known or new first, then the leads linking a contact the first wave made."""
+        account = self.amo.tokens.account_key
+        ids = [w.delivery.id for w in forms]
+        try:
+            plan = (
+                no_matching(ids, account)
+                if self.contacts is None
+                else await self.contacts.plan(
+                    client, account, [(w.delivery.id, w.payload) for w in forms]
+                )
+            )
+        except AmoError as exc:
+            await self._reschedule([w.delivery for w in forms], classify(exc), "contact")
+            return []
+        by_id = {w.delivery.id: w for w in forms}
+        created = await self._send_wave(client, [by_id[i] for i in plan.first], plan, fields)
+        if self.contacts is not None:
+            await self.contacts.settle(plan, {i: by_id[i].contact_id for i in plan.first})
+        created += await self._send_wave(client, [by_id[i] for i in plan.then], plan, fields)
+        await self._wait_for_contact([by_id[i].delivery for i in plan.deferred])
+        return created
+
+    async def _send_wave(
+        self,
+        client: AmoClient,
+        works: list[_Work],
+        plan: ContactPlan,
+        fields: mapping.AccountFields,
+    ) -> list[_Work]:
+        created: list[_Work] = []
+        for work in works:
+            work.contact = plan.choices.get(work.delivery.id)
+            work.built = self._build(work, fields)
+        for want_direct in (False, True):
+            same = [w for w in works if direct.is_direct(w.payload) == want_direct]
+            if same:
+                created += await self._send_forms(client, same, fields)
+        return created
+
+    async def _wait_for_contact(self, waiting: list[store.Delivery]) -> None:
+        """Another worker is creating these leads' contact right now: try again in a moment
+        (not a failed attempt), to link it rather than create a second one."""
+        if not waiting:
+            return
+        now = self.clock()
+        async with self.database.transaction() as conn:
+            for delivery in waiting:
+                await store.schedule_retry(
+                    conn,
+                    delivery.id,
+                    owner=self.owner,
+                    now=now,
+                    at=now + CONTACT_WAIT,
+                    error="waiting for its contact, which another lead of the same person creates",
+                    count_attempt=False,
+                    outcome_unknown=False,
+                )
+        log.info("delivery.contact.waiting", count=len(waiting))
+
+    async def _with_delivery_field(
+        self, client: AmoClient, fields: mapping.AccountFields
+    ) -> mapping.AccountFields:
+        """The field lists with the delivery id field direct leads carry (created once)."""
+        if complex_item.has_delivery_field(fields):
+            return fields
+        if self._delivery_field is None:
+            self._delivery_field = await direct.delivery_field(client)
+        return mapping.AccountFields([*fields.lead, self._delivery_field], fields.contact)
 
     @staticmethod
     def _build(work: _Work, fields: mapping.AccountFields) -> mapping.FormItem:
         delivery = work.delivery
-        return mapping.form_item(
+        contact = work.contact or ContactChoice()
+        build = complex_item.complex_item if direct.is_direct(work.payload) else mapping.form_item
+        built = build(
             work.payload,
             fields,
             delivery_id=delivery.id,
             created_at=int(delivery.created_at.timestamp()),
+            contact_id=contact.contact_id,
         )
+        built.remarks += contact.remarks
+        return built
 
     async def _reconcile(
         self, client: AmoClient, unknown: list[_Work]
@@ -270,20 +362,15 @@ class Deliverer:
         """Find forms that reached amoCRM although we never saw the answer."""
         started, t0 = self.clock(), time.perf_counter()
         wanted = {w.delivery.id: w for w in unknown}
-        since = int(min(w.delivery.created_at for w in unknown).timestamp()) - RECONCILE_MARGIN
-        matches: dict[str, UnsortedResult] = {}
         try:
-            for page in range(1, RECONCILE_MAX_PAGES + 1):
-                items = await client.list_unsorted(
-                    page=page, limit=250, order={"created_at": "desc"}, category=["forms"]
-                )
-                for item in items:
-                    source_uid = item.get("source_uid")
-                    if source_uid in wanted and source_uid not in matches:
-                        matches[str(source_uid)] = unsorted_result(item)
-                oldest = min((i.get("created_at", 0) for i in items), default=0)
-                if len(items) < 250 or len(matches) == len(wanted) or oldest < since:
-                    break
+            matches = await self._find_unsorted(
+                client, [w for w in unknown if not direct.is_direct(w.payload)]
+            )
+            lost = {
+                w.delivery.id: w.delivery.created_at for w in unknown if direct.is_direct(w.payload)
+            }
+            if lost:
+                matches.update(await direct.find_sent(client, lost))
         except AmoError as exc:
             failure = classify(exc)
             failure.maybe_applied = True  # still unknown: reconcile again next time
@@ -311,16 +398,43 @@ class Deliverer:
                     delivery_id,
                     owner=self.owner,
                     now=self.clock(),
-                    uid=result.uid,
+                    uid=result.uid or None,
                     lead_id=result.lead_id,
                     contact_id=result.contact_id,
+                    contact_matched=_matched(work),
                     remarked=work.created_record(),
                 ):
-                    self._created(work, result.lead_id)
+                    self._created(work, result.lead_id, result.contact_id)
                     found.append(work)
+        if self.contacts is not None:
+            for work in found:
+                if work.contact_id is not None:
+                    account = self.amo.tokens.account_key
+                    await self.contacts.remember(account, work.payload, work.contact_id)
         log.info("delivery.reconciled", found=len(found), unknown=len(unknown))
         missing = [w for w in unknown if w.delivery.id not in matches]
         return found, missing
+
+    @staticmethod
+    async def _find_unsorted(client: AmoClient, unknown: list[_Work]) -> dict[str, UnsortedResult]:
+        """Recent unsorted items by `source_uid` (= delivery id)."""
+        matches: dict[str, UnsortedResult] = {}
+        if not unknown:
+            return matches
+        wanted = {w.delivery.id for w in unknown}
+        since = int(min(w.delivery.created_at for w in unknown).timestamp()) - RECONCILE_MARGIN
+        for page in range(1, RECONCILE_MAX_PAGES + 1):
+            items = await client.list_unsorted(
+                page=page, limit=250, order={"created_at": "desc"}, category=["forms"]
+            )
+            for item in items:
+                source_uid = item.get("source_uid")
+                if source_uid in wanted and source_uid not in matches:
+                    matches[str(source_uid)] = unsorted_result(item)
+            oldest = min((i.get("created_at", 0) for i in items), default=0)
+            if len(items) < 250 or len(matches) == len(wanted) or oldest < since:
+                break
+        return matches
 
     async def _send_forms(
         self, client: AmoClient, forms: list[_Work], fields: mapping.AccountFields
@@ -335,11 +449,21 @@ class Deliverer:
             started, t0 = self.clock(), time.perf_counter()
             items = [w.built.item for w in pending.values() if w.built is not None]
             try:
-                results = await client.create_unsorted_forms(items)
+                if any(direct.is_direct(w.payload) for w in pending.values()):
+                    results = [direct.sent(r) for r in await client.create_leads_complex(items)]
+                else:
+                    results = await client.create_unsorted_forms(items)
             except AmoPermanentError as exc:
                 failing = {
                     v.request_id: v for v in exc.validation_errors if v.request_id in pending
                 }
+                gone = [
+                    delivery_id
+                    for delivery_id, errors in failing.items()
+                    if await self._linked_contact_gone(pending[delivery_id], errors.errors, fields)
+                ]
+                if gone:
+                    continue  # sent again with new contacts; other refusals are seen again
                 if not failing and len(pending) > 1:
                     # A rejection that names no item: find the culprit by sending one by one.
                     for work in list(pending.values()):
@@ -396,19 +520,22 @@ class Deliverer:
                         duration_ms=ms,
                         outcome="ok",
                         http_status=200,
-                        detail=f"unsorted {result.uid}, lead {result.lead_id}",
+                        detail=f"unsorted {result.uid}, lead {result.lead_id}"
+                        if result.uid
+                        else f"lead {result.lead_id} in its stage, contact {result.contact_id}",
                     )
                     if await store.mark_form_created(
                         conn,
                         delivery_id,
                         owner=self.owner,
                         now=self.clock(),
-                        uid=result.uid,
+                        uid=result.uid or None,
                         lead_id=result.lead_id,
                         contact_id=result.contact_id,
+                        contact_matched=_matched(work),
                         remarked=work.created_record(),
                     ):
-                        self._created(work, result.lead_id)
+                        self._created(work, result.lead_id, result.contact_id)
                         created.append(work)
             if lost:
                 failure = _Failure(
@@ -424,11 +551,27 @@ class Deliverer:
         return created
 
     @staticmethod
-    def _created(work: _Work, lead_id: int | None) -> None:
+    def _created(work: _Work, lead_id: int | None, contact_id: int | None) -> None:
         work.lead_id = lead_id
+        work.contact_id = contact_id
         record = work.created_record()
         if record is not None:
             work.payload, work.warnings = record
+
+    async def _linked_contact_gone(
+        self, work: _Work, errors: Sequence[FieldError], fields: mapping.AccountFields
+    ) -> bool:
+        """amoCRM refused the existing contact the lead links (deleted, merged, its unsorted
+        item declined): forget it everywhere and send the lead again with a new contact."""
+        contact = work.contact
+        if contact is None or contact.contact_id is None or self.contacts is None:
+            return False
+        if not complex_item.linked_contact_refused(errors):
+            return False
+        await self.contacts.forget(self.amo.tokens.account_key, contact.contact_id)
+        work.contact = ContactChoice(contact.keys)
+        work.built = self._build(work, fields)
+        return True
 
     async def _without_refused(
         self,
@@ -710,6 +853,11 @@ class Deliverer:
             )
             self._client_base = base
         return self._client
+
+
+def _matched(work: _Work) -> bool:
+    """Whether the lead was linked to a contact that existed before it."""
+    return work.contact is not None and work.contact.matched
 
 
 def _ms(t0: float) -> int:

@@ -18,6 +18,8 @@ import structlog
 from fastapi import FastAPI
 
 from amogate.connection.service import AmoConnection
+from amogate.contacts.matching import parse_dedup
+from amogate.contacts.resolve import ContactResolver
 from amogate.leads.fields import AppFields, FieldLists
 from amogate.leads.service import LeadIntake
 from amogate.settings import Settings
@@ -57,7 +59,7 @@ def deliverer_from(
     fields: FieldLists,
     signals: DeliverySignals | None,
 ) -> Deliverer:
-    return Deliverer(
+    deliverer = Deliverer(
         database,
         amo,
         fields,
@@ -65,6 +67,13 @@ def deliverer_from(
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         signals=signals,
     )
+    deliverer.contacts = ContactResolver(
+        database,
+        settings.phone_default_region,
+        parse_dedup(settings.contact_dedup),
+        owner=deliverer.owner,
+    )
+    return deliverer
 
 
 class DeliveryWorker:

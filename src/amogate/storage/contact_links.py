@@ -1,0 +1,178 @@
+"""`contact_links`: which contact this gateway created or linked for a normalised phone/email,
+per account, and claims on keys whose contact is being created right now.
+
+A claim makes two workers (processes sharing PostgreSQL, or passes of one worker) create ONE
+contact for one new person: the first to insert the key's row owns it and creates the
+contact; the others find the row claimed and wait for ``contact_id`` to appear. Inserting is
+``ON CONFLICT DO NOTHING``: on PostgreSQL a concurrent insert of the same key waits for the
+first transaction and then does nothing; on SQLite write transactions run one at a time. A
+claim whose owner died runs out at ``claimed_until`` and can be taken over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from amogate.storage.tables import amo_accounts, contact_links
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    key: str
+    contact_id: int | None
+    claimed_by: str | None
+    claimed_until: float | None
+    updated_at: float
+
+    def claimed_by_other(self, owner: str, now: float) -> bool:
+        return (
+            self.contact_id is None
+            and self.claimed_by != owner
+            and (self.claimed_until or 0.0) > now
+        )
+
+
+def _row(m: RowMapping) -> LinkRow:
+    return LinkRow(
+        key=m["contact_key"],
+        contact_id=None if m["contact_id"] is None else int(m["contact_id"]),
+        claimed_by=m["claimed_by"],
+        claimed_until=m["claimed_until"],
+        updated_at=float(m["updated_at"]),
+    )
+
+
+def _insert(conn: AsyncConnection) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(contact_links)
+    return sqlite.insert(contact_links)
+
+
+async def rows(conn: AsyncConnection, account: str, keys: Collection[str]) -> dict[str, LinkRow]:
+    if not keys:
+        return {}
+    result = await conn.execute(
+        select(contact_links).where(
+            contact_links.c.account_key == account, contact_links.c.contact_key.in_(list(keys))
+        )
+    )
+    return {r.contact_key: _row(r._mapping) for r in result}
+
+
+async def claim(
+    conn: AsyncConnection,
+    account: str,
+    keys: Collection[str],
+    *,
+    owner: str,
+    now: float,
+    until: float,
+) -> dict[str, LinkRow]:
+    """Claim every key that has no row yet or only a claim that ran out; answer every key's
+    row as it now stands (``claimed_by == owner``: ours to create)."""
+    if not keys:
+        return {}
+    await conn.execute(
+        _insert(conn)
+        .values(
+            [
+                {
+                    "account_key": account,
+                    "contact_key": key,
+                    "contact_id": None,
+                    "claimed_by": owner,
+                    "claimed_until": until,
+                    "updated_at": now,
+                }
+                for key in sorted(keys)  # one order everywhere: no deadlock between workers
+            ]
+        )
+        .on_conflict_do_nothing()
+    )
+    await conn.execute(
+        update(contact_links)
+        .where(
+            contact_links.c.account_key == account,
+            contact_links.c.contact_key.in_(list(keys)),
+            contact_links.c.contact_id.is_(None),
+            or_(contact_links.c.claimed_until.is_(None), contact_links.c.claimed_until <= now),
+        )
+        .values(claimed_by=owner, claimed_until=until, updated_at=now)
+    )
+    return await rows(conn, account, keys)
+
+
+async def link(
+    conn: AsyncConnection, account: str, keys: Collection[str], contact_id: int, *, now: float
+) -> None:
+    """``contact_id`` holds these keys (created or linked by this gateway); claims end."""
+    if not keys:
+        return
+    statement = _insert(conn).values(
+        [
+            {
+                "account_key": account,
+                "contact_key": key,
+                "contact_id": int(contact_id),
+                "claimed_by": None,
+                "claimed_until": None,
+                "updated_at": now,
+            }
+            for key in sorted(keys)
+        ]
+    )
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[contact_links.c.account_key, contact_links.c.contact_key],
+            set_={
+                "contact_id": statement.excluded.contact_id,
+                "claimed_by": None,
+                "claimed_until": None,
+                "updated_at": statement.excluded.updated_at,
+            },
+        )
+    )
+
+
+async def release(conn: AsyncConnection, account: str, keys: Collection[str], owner: str) -> None:
+    """Give up our claims on ``keys`` (the contact was not created)."""
+    if not keys:
+        return
+    await conn.execute(
+        delete(contact_links).where(
+            contact_links.c.account_key == account,
+            contact_links.c.contact_key.in_(list(keys)),
+            contact_links.c.contact_id.is_(None),
+            contact_links.c.claimed_by == owner,
+        )
+    )
+
+
+async def forget_contact(conn: AsyncConnection, account: str, contact_id: int) -> None:
+    """amoCRM no longer has this contact (deleted, merged, its unsorted item declined)."""
+    await conn.execute(
+        delete(contact_links).where(
+            and_(
+                contact_links.c.account_key == account,
+                contact_links.c.contact_id == int(contact_id),
+            )
+        )
+    )
+
+
+async def account_dedup(conn: AsyncConnection, account: str) -> str | None:
+    """The account's own ``CONTACT_DEDUP`` override, when the accounts table has one."""
+    column = amo_accounts.c.get("contact_dedup")
+    if column is None:
+        return None
+    value = (
+        await conn.execute(select(column).where(amo_accounts.c.account_key == account))
+    ).scalar()
+    return None if value is None else str(value)
