@@ -4,108 +4,22 @@ name and values; one new person gets one contact; matching off restores a contac
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-from typing import Any
-
-import httpx
-import pytest
-
 from amogate.amocrm.models import contact_card
 from amogate.amocrm.sandbox.runner import SandboxServer
 from amogate.contacts.index import ContactIndex
-from amogate.leads.fields import AppFields
 from amogate.settings import Settings
-from amogate.storage import deliveries as store
-from amogate.worker.deliver import Deliverer
-from amogate.worker.worker import deliverer_from
-from tests.leads.helpers import URL, api_json, delivery
-from tests.support.gateway import Harness, connected_gateway
-
-JSON = dict[str, Any]
-QUEUE_ONLY: dict[str, Any] = {"lead_sync_timeout": 0, "delivery_retry_base_seconds": 0.2}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(rate_limit=0) as running:
-        yield running
-
-
-@pytest.fixture
-def fresh(server: SandboxServer) -> SandboxServer:
-    httpx.post(f"{server.url}/_sandbox/reset", timeout=10).raise_for_status()
-    return server
-
-
-def worker(h: Harness, **overrides: Any) -> Deliverer:
-    made = deliverer_from(
-        h.app.state.settings, h.app.state.database, h.amo, AppFields(h.app.state), None
-    )
-    if made.contacts is not None:
-        # every batch sees the contacts made a moment ago
-        made.contacts.index_factory = lambda: ContactIndex(refresh_interval=0)
-    for key, value in overrides.items():
-        setattr(made, key, value)
-    return made
-
-
-async def queue(h: Harness, bodies: list[JSON], headers: dict[str, str]) -> list[str]:
-    answers = await asyncio.gather(*(h.gateway.post(URL, json=b, headers=headers) for b in bodies))
-    for answer in answers:
-        assert answer.status_code == 202, answer.text
-    return [a.json()["data"]["delivery_id"] for a in answers]
-
-
-async def drain(h: Harness, *workers: Deliverer) -> None:
-    """Run the workers side by side until every lead is delivered or failed."""
-    try:
-        for _ in range(50):
-            await asyncio.gather(*(w.run_once() for w in workers))
-            async with h.app.state.database.read() as conn:
-                counts = await store.count_by_status(conn)
-            if counts.get(store.QUEUED, 0) + counts.get(store.RETRYING, 0) == 0:
-                return
-            await asyncio.sleep(0.3)
-        raise AssertionError(f"not drained: {counts}")
-    finally:
-        for w in workers:
-            await w.close()
-
-
-async def make_contact(h: Harness, name: str, *, phone: str = "", email: str = "") -> JSON:
-    values: list[JSON] = []
-    if phone:
-        values.append({"field_code": "PHONE", "values": [{"value": phone, "enum_code": "MOB"}]})
-    if email:
-        values.append({"field_code": "EMAIL", "values": [{"value": email}]})
-    response = await h.sandbox_api(
-        "POST", "/api/v4/contacts", json=[{"name": name, "custom_fields_values": values}]
-    )
-    response.raise_for_status()
-    contact_id = response.json()["_embedded"]["contacts"][0]["id"]
-    stored: JSON = await api_json(h, f"/api/v4/contacts/{contact_id}")
-    return stored
-
-
-def contacts_held(server: SandboxServer) -> int:
-    """How many contacts the sandbox holds, hidden ones (of unsorted items) included."""
-    stats = httpx.get(f"{server.url}/_sandbox/stats", timeout=10).json()
-    return int(stats["entities"]["contacts"])
-
-
-async def lead_contact(h: Harness, lead_id: int) -> int:
-    lead = await api_json(h, f"/api/v4/leads/{lead_id}?with=contacts")
-    [linked] = lead["_embedded"]["contacts"]
-    return int(linked["id"])
-
-
-def lead(n: int, **contact: Any) -> JSON:
-    return {
-        "lead": {"name": f"Lead {n}", "price": n},
-        "contact": {"name": f"Visitor {n}", **contact},
-        "comment": f"comment {n}",
-    }
+from tests.contacts.delivering import (
+    QUEUE_ONLY,
+    contacts_held,
+    drain,
+    lead,
+    lead_contact,
+    make_contact,
+    queue,
+    worker,
+)
+from tests.leads.helpers import api_json, delivery
+from tests.support.gateway import connected_gateway
 
 
 async def test_a_lead_with_a_national_number_is_linked_to_the_contact_stored_formatted(
@@ -192,3 +106,70 @@ async def test_with_matching_off_every_lead_gets_its_own_contact_as_before(
     assert [r["amocrm"]["contact_matched"] for r in records] == [False] * 3
     listed = [r for r in requests if r["method"] == "GET" and r["path"] == "/api/v4/contacts"]
     assert listed == []  # no contact list, no search
+
+
+async def test_a_contact_made_in_amocrm_after_the_index_was_built_is_found_next_batch(
+    fresh: SandboxServer, settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, server=fresh, **QUEUE_ONLY) as h:
+        first = worker(h)
+        await queue(h, [lead(1, phone="+998901110000")], api_headers)
+        await drain(h, first)  # the index is built here, without the contact below
+        later = await make_contact(h, "Made by a manager", phone="+998 90 222 33 44")
+        [delivery_id] = await queue(h, [lead(2, phone="902223344")], api_headers)
+        await drain(h, first)
+        record = await delivery(h, delivery_id, api_headers)
+        listed = [
+            r["query"]
+            for r in await h.requests("/api/v4/contacts")
+            if r["method"] == "GET" and r["path"] == "/api/v4/contacts"
+        ]
+    assert record["amocrm"]["contact_id"] == later["id"]
+    assert record["amocrm"]["contact_matched"] is True
+    assert "query" not in " ".join(str(q) for q in listed)  # the index, not a search
+    assert any("updated_at" in str(q) for q in listed)  # only the changes since
+
+
+async def test_an_account_too_large_to_index_is_searched_once_per_distinct_value(
+    fresh: SandboxServer, settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, server=fresh, **QUEUE_ONLY) as h:
+        existing = await make_contact(h, "Alisher Navoi", phone="+998 90 123-45-67")
+        too_large = worker(h)
+        assert too_large.contacts is not None
+        too_large.contacts.index_factory = lambda: ContactIndex(max_pages=0)
+        ids = await queue(
+            h, [lead(n, phone="90 123 45 67") for n in range(3)] + [lead(9)], api_headers
+        )
+        await drain(h, too_large)
+        records = [await delivery(h, i, api_headers) for i in ids]
+        searches = [
+            r["query"]
+            for r in await h.requests("/api/v4/contacts")
+            if r["method"] == "GET" and "query=" in str(r["query"])
+        ]
+    assert [r["amocrm"]["contact_id"] for r in records[:3]] == [existing["id"]] * 3
+    assert len(searches) == 1  # one person, one search; the lead without phone/email none
+    assert "query=901234567" in searches[0]
+
+
+async def test_a_remembered_contact_amocrm_no_longer_has_is_forgotten_and_replaced(
+    fresh: SandboxServer, settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, server=fresh, **QUEUE_ONLY) as h:
+        [first_id] = await queue(h, [lead(1, phone="+998945550000")], api_headers)
+        await drain(h, worker(h))
+        first = await delivery(h, first_id, api_headers)
+        # A manager declines the unsorted lead: amoCRM deletes its hidden contact.
+        declined = await h.sandbox_api(
+            "DELETE", f"/api/v4/leads/unsorted/{first['amocrm']['uid']}/decline"
+        )
+        assert declined.status_code == 200
+        [second_id] = await queue(h, [lead(2, phone="+998945550000")], api_headers)
+        await drain(h, worker(h))
+        second = await delivery(h, second_id, api_headers)
+        forms = await h.requests("/api/v4/leads/unsorted/forms")
+    assert second["status"] == "delivered"
+    assert second["amocrm"]["contact_id"] not in (None, first["amocrm"]["contact_id"])
+    assert second["amocrm"]["contact_matched"] is False
+    assert [f["status"] for f in forms] == [200, 400, 200]  # the old id refused, then a new one

@@ -200,6 +200,7 @@ class ContactResolver:
                 owner=self.owner,
                 now=now,
                 until=now + self.claim_seconds,
+                links_from=now - self.link_ttl,
             )
             for group in groups:
                 members = [ids[p] for p in group.members]

@@ -74,9 +74,11 @@ async def claim(
     owner: str,
     now: float,
     until: float,
+    links_from: float = 0.0,
 ) -> dict[str, LinkRow]:
-    """Claim every key that has no row yet or only a claim that ran out; answer every key's
-    row as it now stands (``claimed_by == owner``: ours to create)."""
+    """Claim every key that has no row yet, only a claim that ran out, or a link older than
+    ``links_from`` (unix seconds: too old to trust); answer every key's row as it now stands
+    (``claimed_by == owner``: ours to create)."""
     if not keys:
         return {}
     await conn.execute(
@@ -101,10 +103,21 @@ async def claim(
         .where(
             contact_links.c.account_key == account,
             contact_links.c.contact_key.in_(list(keys)),
-            contact_links.c.contact_id.is_(None),
-            or_(contact_links.c.claimed_until.is_(None), contact_links.c.claimed_until <= now),
+            or_(
+                and_(
+                    contact_links.c.contact_id.is_(None),
+                    or_(
+                        contact_links.c.claimed_until.is_(None),
+                        contact_links.c.claimed_until <= now,
+                    ),
+                ),
+                and_(
+                    contact_links.c.contact_id.is_not(None),
+                    contact_links.c.updated_at < links_from,
+                ),
+            ),
         )
-        .values(claimed_by=owner, claimed_until=until, updated_at=now)
+        .values(contact_id=None, claimed_by=owner, claimed_until=until, updated_at=now)
     )
     return await rows(conn, account, keys)
 
