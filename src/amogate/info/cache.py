@@ -5,8 +5,8 @@ ran into 429s, and the lead intake needs the field lists on every request to res
 names and enum labels.
 
 How it behaves:
-- Each kind (`account`, `pipelines`, `lead_fields`, `contact_fields`, `users`) is fetched at most once per
-  `ttl` seconds. Concurrent misses share ONE upstream fetch (one task per kind, awaited through
+- Each kind (`account`, `pipelines`, `lead_fields`, `contact_fields`, `users`) is fetched at
+  most once per `ttl` seconds. Concurrent misses share ONE upstream fetch (one task per kind, awaited through
   `asyncio.shield`, so a caller that gives up does not cancel the fetch for the others);
   `force_refresh=True` starts a fetch unless one is already running, and joins it — but at
   most once per `refresh_min_interval` seconds (10 by default) per kind: a copy younger than
