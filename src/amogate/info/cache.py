@@ -7,7 +7,8 @@ names and enum labels.
 How it behaves:
 - Each kind (`account`, `pipelines`, `lead_fields`, `contact_fields`, `users`) is fetched at
   most once per `ttl` seconds. Concurrent misses share ONE upstream fetch (one task per kind,
-  awaited through `asyncio.shield`, so a caller that gives up does not cancel the fetch for the others);
+  awaited through `asyncio.shield`, so a caller that gives up does not cancel the fetch for
+  the others);
   `force_refresh=True` starts a fetch unless one is already running, and joins it — but at
   most once per `refresh_min_interval` seconds (10 by default) per kind: a copy younger than
   that is served as it is, so a caller with a read key cannot spend the account's 7 requests/s
