@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from amogate.amocrm.sandbox.runner import SandboxServer
-from amogate.contacts.index import ContactIndex
+from amogate.contacts.index import MAX_PAGES, ContactIndex
 from amogate.leads.fields import AppFields
 from amogate.storage import deliveries as store
 from amogate.worker.deliver import Deliverer
@@ -21,13 +21,16 @@ JSON = dict[str, Any]
 QUEUE_ONLY: dict[str, Any] = {"lead_sync_timeout": 0, "delivery_retry_base_seconds": 0.2}
 
 
-def worker(h: Harness, **overrides: Any) -> Deliverer:
+def worker(h: Harness, lookup: str = "index", **overrides: Any) -> Deliverer:
+    """A delivery worker as `amogate worker` builds it. `lookup="search"`: contacts are found
+    by amoCRM's `query` search, as for an account too large to index."""
     made = deliverer_from(
         h.app.state.settings, h.app.state.database, h.amo, AppFields(h.app.state), None
     )
     if made.contacts is not None:
-        # every batch sees the contacts made a moment ago
-        made.contacts.index_factory = lambda: ContactIndex(refresh_interval=0)
+        # every batch sees the contacts made a moment ago; max_pages=0: never indexed
+        pages = 0 if lookup == "search" else MAX_PAGES
+        made.contacts.index_factory = lambda: ContactIndex(refresh_interval=0, max_pages=pages)
     for key, value in overrides.items():
         setattr(made, key, value)
     return made

@@ -4,6 +4,8 @@ name and values; one new person gets one contact; matching off restores a contac
 
 from __future__ import annotations
 
+import pytest
+
 from amogate.amocrm.models import contact_card
 from amogate.amocrm.sandbox.runner import SandboxServer
 from amogate.contacts.index import ContactIndex
@@ -22,13 +24,14 @@ from tests.leads.helpers import api_json, delivery
 from tests.support.gateway import connected_gateway
 
 
+@pytest.mark.parametrize("lookup", ["index", "search"])
 async def test_a_lead_with_a_national_number_is_linked_to_the_contact_stored_formatted(
-    fresh: SandboxServer, settings: Settings, api_headers: dict[str, str]
+    fresh: SandboxServer, settings: Settings, api_headers: dict[str, str], lookup: str
 ) -> None:
     async with connected_gateway(settings, server=fresh, **QUEUE_ONLY) as h:
         before = await make_contact(h, "Alisher Navoi", phone="+998 90 123-45-67")
         [delivery_id] = await queue(h, [lead(1, phone="901234567")], api_headers)
-        await drain(h, worker(h))
+        await drain(h, worker(h, lookup=lookup))
 
         record = await delivery(h, delivery_id, api_headers)
         after = await api_json(h, f"/api/v4/contacts/{before['id']}")
@@ -60,14 +63,15 @@ async def test_a_lead_matched_by_email_is_linked_and_only_its_new_phone_is_added
     assert after.phones[0].enum_code == "MOB"  # the existing value kept its kind
 
 
+@pytest.mark.parametrize("lookup", ["index", "search"])
 async def test_a_phone_that_only_shares_a_substring_gets_a_new_contact(
-    fresh: SandboxServer, settings: Settings, api_headers: dict[str, str]
+    fresh: SandboxServer, settings: Settings, api_headers: dict[str, str], lookup: str
 ) -> None:
     async with connected_gateway(settings, server=fresh, **QUEUE_ONLY) as h:
         # +998 90 123 45 67 is inside this longer number, but it is another number.
         other = await make_contact(h, "Someone else", phone="+998 90 123 45 678")
         [delivery_id] = await queue(h, [lead(1, phone="+998901234567")], api_headers)
-        await drain(h, worker(h))
+        await drain(h, worker(h, lookup=lookup))
         record = await delivery(h, delivery_id, api_headers)
     assert record["status"] == "delivered"
     assert record["amocrm"]["contact_id"] not in (None, other["id"])
