@@ -4,6 +4,8 @@ name and values; one new person gets one contact; matching off restores a contac
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from amogate.amocrm.models import contact_card
@@ -177,3 +179,23 @@ async def test_a_remembered_contact_amocrm_no_longer_has_is_forgotten_and_replac
     assert second["amocrm"]["contact_id"] not in (None, first["amocrm"]["contact_id"])
     assert second["amocrm"]["contact_matched"] is False
     assert [f["status"] for f in forms] == [200, 400, 200]  # the old id refused, then a new one
+
+
+async def test_of_two_matching_contacts_the_latest_updated_is_linked_and_the_lead_says_so(
+    fresh: SandboxServer, settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, server=fresh, **QUEUE_ONLY) as h:
+        older = await make_contact(h, "Old card", phone="+998977001122")
+        newer_id = (await make_contact(h, "Newer card", phone="998977001122"))["id"]
+        await asyncio.sleep(1.1)  # amoCRM's updated_at counts seconds
+        touched = await h.sandbox_api(
+            "PATCH", "/api/v4/contacts", json=[{"id": older["id"], "name": "Old card, edited"}]
+        )
+        touched.raise_for_status()
+        [delivery_id] = await queue(h, [lead(1, phone="+998 97 700 11 22")], api_headers)
+        await drain(h, worker(h))
+        record = await delivery(h, delivery_id, api_headers)
+    assert record["amocrm"]["contact_id"] == older["id"]
+    [warning] = [w for w in record["warnings"] if w["field"] == "contact"]
+    assert f"({older['id']}, {newer_id})" in warning["problem"]
+    assert "updated last" in warning["problem"]
