@@ -14,13 +14,23 @@
     └── UpstreamTimeout               504  "amoCRM did not answer in time"
 
 Messages are written for the people who call the gateway; they never carry exception text,
-tokens or keys. The one place that renders them is `amogate.api.errors`. `upstream_status` keeps
-amoCRM's HTTP status behind an upstream failure for the records and logs (never rendered).
+tokens or keys. The one place that renders them is `amogate.api.errors`; the one place an amoCRM
+failure (`amogate.failures`) becomes one of them is `public_error`. `upstream` keeps that
+classified failure behind the public error for the worker, the records and logs (never rendered).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from amogate.failures import Failure
+
+UNAVAILABLE = "amoCRM is unavailable"
+RATE_LIMITED = "amoCRM rate limit reached"
+NOT_CONNECTED = "amoCRM is not connected: open /oauth/authorize to connect it"
+NEEDS_REAUTHORIZATION = "amoCRM needs reauthorization: open /oauth/authorize to reconnect it"
+# Retry-After for a 429 when amoCRM did not say how long to wait.
+DEFAULT_RATE_LIMIT_RETRY_AFTER = 2.0
 
 
 class GatewayError(Exception):
@@ -33,12 +43,12 @@ class GatewayError(Exception):
         *,
         details: dict[str, Any] | None = None,
         retry_after: float | None = None,
-        upstream_status: int | None = None,
+        upstream: Failure | None = None,
     ) -> None:
         self.message = message or type(self).message
         self.details = details or {}
         self.retry_after = retry_after
-        self.upstream_status = upstream_status
+        self.upstream = upstream
         super().__init__(self.message)
 
 
@@ -95,3 +105,38 @@ class ServiceUnavailable(GatewayError):
 class UpstreamTimeout(GatewayError):
     status_code = 504
     message = "amoCRM did not answer in time"
+
+
+def public_error(failure: Failure) -> GatewayError:
+    """The public error for a classified amoCRM failure: fixed messages, Retry-After when
+    known, the failure kept behind it (`upstream`)."""
+    error = _public_error(failure)
+    error.upstream = failure
+    return error
+
+
+def _public_error(failure: Failure) -> GatewayError:
+    match failure.kind:
+        case "rate_limited":
+            retry_after = failure.retry_after
+            if retry_after is None or retry_after <= 0:
+                retry_after = DEFAULT_RATE_LIMIT_RETRY_AFTER
+            return ServiceUnavailable(RATE_LIMITED, retry_after=retry_after)
+        case "timeout":
+            return UpstreamTimeout(retry_after=failure.retry_after)
+        case "unavailable":
+            return ServiceUnavailable(UNAVAILABLE, retry_after=failure.retry_after)
+        case "blocked":
+            return ServiceUnavailable(
+                UNAVAILABLE,
+                details={"reason": "amoCRM refused access (403); calls to it are paused"},
+                retry_after=failure.blocked_for,
+            )
+        case "not_connected":
+            return ServiceUnavailable(NOT_CONNECTED)
+        case "reauthorize":
+            return ServiceUnavailable(NEEDS_REAUTHORIZATION)
+        case "payment":
+            return UpstreamError(details={"reason": "the amoCRM account's paid period has ended"})
+        case _:
+            return UpstreamError()

@@ -16,8 +16,6 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from amogate.contacts.matching import parse_dedup
-
 MIN_API_KEY_LENGTH = 16
 MIN_ADMIN_PASSWORD_LENGTH = 12
 DEFAULT_DATABASE_URL = "sqlite:///storage/amogate.db"
@@ -28,6 +26,10 @@ ENV_FILE_VARIABLE = "AMOGATE_ENV_FILE"
 
 # An account host such as mycompany.amocrm.ru or mycompany.kommo.com (no scheme, path or port).
 _DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+# Which of a lead's values find its existing amoCRM contact (CONTACT_DEDUP).
+DEDUP_CHOICES = ("phone,email", "phone", "email", "off")
 
 
 class Settings(BaseSettings):
@@ -177,10 +179,12 @@ class Settings(BaseSettings):
     @field_validator("contact_dedup")
     @classmethod
     def _dedup_known(cls, value: str) -> str:
-        try:
-            return str(parse_dedup(value))
-        except ValueError as exc:
-            raise ValueError(f"CONTACT_DEDUP: {exc}") from None
+        # The same spellings as `contacts.matching.parse_dedup` (any order, case, spaces).
+        words = sorted({w.strip().lower() for w in value.split(",")}, reverse=True)
+        text = ",".join(words)
+        if text not in DEDUP_CHOICES:
+            raise ValueError(f"CONTACT_DEDUP must be one of: {', '.join(DEDUP_CHOICES)}")
+        return text
 
     @field_validator("phone_default_region")
     @classmethod

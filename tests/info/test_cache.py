@@ -15,7 +15,7 @@ from amogate.amocrm.errors import (
     AmoTimeoutError,
     AmoUnavailableError,
 )
-from amogate.connection.tokens import NotConnected
+from amogate.connection.tokens import NeedsReauthorization, NotConnected
 from amogate.errors import NotFound, ServiceUnavailable, UpstreamError, UpstreamTimeout
 from amogate.info.cache import PIPELINE_MISS_REFRESH_SECONDS, InfoCache, etag_of
 from tests.info.fakes import FakeClock, FakeSource
@@ -232,7 +232,7 @@ async def test_permanent_failures_are_not_hidden_behind_a_stale_copy(
             None,
         ),
         (
-            NotConnected("amoCRM needs reauthorization: open /oauth/authorize (revoked)"),
+            NeedsReauthorization("amoCRM needs reauthorization: open /oauth/authorize (revoked)"),
             ServiceUnavailable,
             "amoCRM needs reauthorization: open /oauth/authorize to reconnect it",
             None,

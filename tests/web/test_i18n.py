@@ -65,16 +65,15 @@ def _texts_shown_to_operators() -> list[str]:
     """What the worker, the info cache and the OAuth flow write for people, in English."""
     from datetime import UTC, datetime, timedelta
 
+    from amogate import errors, failures
     from amogate.connection import advice
-    from amogate.info import cache
-    from amogate.worker import deliver
     from amogate.worker.retry import RetryPolicy
 
     now = datetime.now(UTC)
     gave_up = RetryPolicy().decide(
         "transient", attempt=9, now=now, give_up_at=now - timedelta(seconds=1), rand=lambda: 0.5
     )
-    worker = list(deliver._TRANSPORT_TEXT.values())
+    worker = [*failures.DESCRIPTIONS.values(), failures.UNKNOWN_DESCRIPTION]
     return [
         *worker,
         *(f"{message} (HTTP 503)" for message in worker),
@@ -86,10 +85,10 @@ def _texts_shown_to_operators() -> list[str]:
         "amoCRM's answer did not list the note",
         "unsorted 5f1c2d, lead 10000001",
         "found unsorted 5f1c2d",
-        cache.UNAVAILABLE,
-        cache.RATE_LIMITED,
-        cache.NOT_CONNECTED,
-        cache.NEEDS_REAUTHORIZATION,
+        errors.UNAVAILABLE,
+        errors.RATE_LIMITED,
+        errors.NOT_CONNECTED,
+        errors.NEEDS_REAUTHORIZATION,
         advice.INVALID_CLIENT,
         advice.STATE_MISSING,
         advice.STATE_UNKNOWN,

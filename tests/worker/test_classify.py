@@ -1,9 +1,8 @@
-"""How the worker files each amoCRM failure: the outcome the retry policy acts on, the status
-and texts the delivery record shows, and the waits amoCRM asked for."""
+"""How each amoCRM failure is classified (once, by type): the outcome the worker's retry policy
+acts on, the status and texts the delivery record shows, the waits amoCRM asked for, and the
+public answer the API gives for it."""
 
 from __future__ import annotations
-
-from dataclasses import astuple
 
 import pytest
 
@@ -20,7 +19,16 @@ from amogate.amocrm.errors import (
     AmoTransientError,
     AmoUnavailableError,
 )
-from amogate.worker.deliver import classify
+from amogate.connection.tokens import NeedsReauthorization, NotConnected
+from amogate.errors import (
+    NEEDS_REAUTHORIZATION,
+    NOT_CONNECTED,
+    ServiceUnavailable,
+    UpstreamError,
+    UpstreamTimeout,
+    public_error,
+)
+from amogate.failures import Failure, classify
 
 BODY = '{"title":"amoCRM said so"}'
 
@@ -90,9 +98,60 @@ def test_each_amocrm_failure_is_filed_by_what_the_worker_should_do(
     case: tuple[AmoError, tuple[object, ...]],
 ) -> None:
     error, expected = case
-    assert astuple(classify(error)) == expected
+    assert _as_record(classify(error)) == expected
+
+
+def _as_record(f: Failure) -> tuple[object, ...]:
+    return (
+        f.outcome,
+        f.http_status,
+        f.detail,
+        f.message,
+        f.retry_after,
+        f.blocked_for,
+        f.maybe_applied,
+    )
 
 
 def test_no_exception_text_reaches_the_record() -> None:
     failure = classify(AmoTransientError("Bearer secret-token in a traceback", status=502))
     assert "secret-token" not in failure.detail + failure.message
+
+
+# error -> (public error type, message, Retry-After)
+PUBLIC: dict[str, tuple[AmoError, tuple[object, ...]]] = {
+    "429 without a wait": (
+        AmoRateLimitedError("x", status=429),
+        (ServiceUnavailable, "amoCRM rate limit reached", 2.0),
+    ),
+    "timeout": (AmoTimeoutError("x", retry_after=5.0), (UpstreamTimeout, None, 5.0)),
+    "403": (
+        AmoBlockedError("x", status=403, blocked_for=60.0),
+        (ServiceUnavailable, "amoCRM is unavailable", 60.0),
+    ),
+    "never connected": (NotConnected("x"), (ServiceUnavailable, NOT_CONNECTED, None)),
+    "refresh refused": (
+        NeedsReauthorization("x"),
+        (ServiceUnavailable, NEEDS_REAUTHORIZATION, None),
+    ),
+    "401": (AmoAuthError("x", status=401), (ServiceUnavailable, NEEDS_REAUTHORIZATION, None)),
+    "404": (AmoNotFoundError("x", status=404), (UpstreamError, "amoCRM returned an error", None)),
+}
+
+
+@pytest.mark.parametrize("case", PUBLIC.values(), ids=PUBLIC.keys())
+def test_each_classified_failure_has_one_public_answer(
+    case: tuple[AmoError, tuple[object, ...]],
+) -> None:
+    error, (kind, message, retry_after) = case
+    failure = classify(error)
+    public = public_error(failure)
+    assert type(public) is kind
+    assert public.message == (message or kind.message)
+    assert public.retry_after == retry_after
+    assert public.upstream == failure
+
+
+def test_the_classification_does_not_read_the_message() -> None:
+    # A "not connected" error whose text speaks of reauthorization is still "not connected".
+    assert classify(NotConnected("amoCRM needs reauthorization")).kind == "not_connected"

@@ -392,7 +392,11 @@ async def test_a_lead_refused_again_after_the_resend_fails_instead_of_looping(
         [delivery_id] = await queue(h, [body], api_headers)
         worker = deliverer(h, contacts=None)  # this fake amoCRM only takes forms
         amo = RefusingAmo()
-        worker._client, worker._client_base = amo, await h.amo.api_base()  # type: ignore[assignment]
+
+        async def refusing_client() -> Any:
+            return amo
+
+        worker.client = refusing_client  # type: ignore[method-assign]
         await asyncio.wait_for(worker.run_once(), 30)
         record = await delivery(h, delivery_id, api_headers)
         assert len(amo.sent) == 2  # the lead, then once without its price

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from amogate.api.auth import Principal, current_principal
-from amogate.api.deps import database_of
-from amogate.api.envelope import success
-from amogate.errors import InvalidJSON, NotFound, ServiceUnavailable
+from amogate.api.deps import database_of, settings_of
+from amogate.api.envelope import error, success
+from amogate.deliveries.service import Deliveries
+from amogate.errors import InvalidJSON, NotFound, ServiceUnavailable, ValidationFailed
 from amogate.leads.reading import parse_lead_request
 from amogate.leads.schemas import request_json_schema
-from amogate.storage import deliveries
+from amogate.leads.service import IntakeAnswer, Submission, idempotency_key
 
 router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
 
@@ -85,12 +85,37 @@ async def create_unsorted(
     request: Request, principal: Annotated[Principal, Depends(current_principal)]
 ) -> JSONResponse:
     principal.require("leads:write")
-    lead = parse_lead_request(await read_json(request))
+    received = await read_json(request)
+    lead = parse_lead_request(received)
+    submission = Submission(
+        lead,
+        received,
+        api_key_id=principal.key_id,
+        idempotency_key=idempotency_key(request.headers.get("idempotency-key")),
+        request_id=getattr(request.state, "request_id", None),
+    )
     intake = getattr(request.app.state, "lead_intake", None)
     if intake is None:
         raise ServiceUnavailable("amoCRM delivery is not configured")
-    result: JSONResponse = await intake.accept(request, principal, lead)
-    return result
+    answer: IntakeAnswer = await intake.accept(submission)
+    return render_answer(answer)
+
+
+DELIVERED_MESSAGE = "Unsorted lead created successfully"
+QUEUED_MESSAGE = "Lead accepted and queued for delivery"
+REPLAYED_HEADER = {"Idempotency-Replayed": "true"}
+
+
+def render_answer(answer: IntakeAnswer) -> JSONResponse:
+    """The intake's answer in the original gateway's envelope."""
+    headers = REPLAYED_HEADER if answer.replayed else None
+    match answer.outcome:
+        case "delivered":
+            return success(DELIVERED_MESSAGE, answer.data, headers=headers)
+        case "queued":
+            return success(QUEUED_MESSAGE, answer.data, status_code=202, headers=headers)
+        case "refused":
+            return error(422, ValidationFailed.message, answer.data, headers=headers)
 
 
 @router.get(
@@ -105,56 +130,8 @@ async def get_delivery(
     principal.require("deliveries:read")
     # A key sees only the leads it sent; an admin key (or scope) sees every lead.
     owner = None if principal.is_admin else principal.key_id
-    async with database_of(request).read() as conn:
-        delivery = await deliveries.get(conn, delivery_id, api_key_id=owner)
-        attempts = [] if delivery is None else await deliveries.attempts_of(conn, delivery_id)
-    if delivery is None:
+    service = Deliveries.of(database_of(request), settings_of(request))
+    record = await service.get(delivery_id, api_key_id=owner)
+    if record is None:
         raise NotFound(f"Delivery not found: {delivery_id}")
-    return success("Delivery retrieved successfully", delivery_view(delivery, attempts))
-
-
-def delivery_view(
-    delivery: deliveries.Delivery, attempts: list[deliveries.Attempt]
-) -> dict[str, Any]:
-    """A delivery as the API, the CLI and the admin page show it (never a token or key)."""
-    waiting = delivery.status in (deliveries.QUEUED, deliveries.RETRYING)
-    return {
-        "delivery_id": delivery.id,
-        "status": delivery.status,
-        "step": delivery.step,
-        "lead_name": delivery.lead_name,
-        "contact_name": delivery.contact_name,
-        "created_at": _iso(delivery.created_at),
-        "updated_at": _iso(delivery.updated_at),
-        "next_attempt_at": _iso(delivery.next_attempt_at) if waiting else None,
-        "give_up_at": _iso(delivery.give_up_at),
-        "delivered_at": _iso(delivery.delivered_at),
-        "personal_data_erased_at": _iso(delivery.erased_at),
-        "attempts_count": delivery.attempts,
-        "last_error": delivery.last_error,
-        "error_details": delivery.error_details,
-        "warnings": delivery.warnings,
-        "amocrm": {
-            "uid": delivery.amo_uid,
-            "source_uid": delivery.id,
-            "lead_id": delivery.amo_lead_id,
-            "contact_id": delivery.amo_contact_id,
-            "contact_matched": delivery.contact_matched,
-            "note_id": delivery.amo_note_id,
-        },
-        "attempts": [
-            {
-                "at": _iso(a.started_at),
-                "step": a.step,
-                "outcome": a.outcome,
-                "http_status": a.http_status,
-                "duration_ms": a.duration_ms,
-                "detail": a.detail,
-            }
-            for a in attempts
-        ],
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    return success("Delivery retrieved successfully", record.view())

@@ -23,25 +23,12 @@ from amogate.api.auth import current_principal
 from amogate.api.deps import amo_of, pages_of, settings_of
 from amogate.connection import advice, connect
 from amogate.errors import AuthenticationFailed
+from amogate.web.state_cookie import STATE_COOKIE, set_state_cookie
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 
-STATE_COOKIE = "amogate_oauth"
 CONNECT_PATH = "/oauth/authorize"
 REPLACE_PATH = "/admin/replace-account"
-
-
-def set_state_cookie(response: Response, value: str, *, secure: bool) -> None:
-    """The cookie a browser state is bound to (lives as long as the state)."""
-    response.set_cookie(
-        STATE_COOKIE,
-        value,
-        max_age=int(connect.STATE_TTL.total_seconds()),
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=secure,
-    )
 
 
 def _wants_json(request: Request) -> bool:

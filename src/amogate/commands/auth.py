@@ -51,13 +51,13 @@ class _Failed(Exception):
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    from amogate.cli import fail
+    from amogate.commands.startup import fail
 
     fail(message, code)
 
 
 def _settings() -> Settings:
-    from amogate.cli import check_database, load_settings
+    from amogate.commands.startup import check_database, load_settings
     from amogate.logging import configure_logging
 
     settings = load_settings()

@@ -4,31 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from amogate.api.leads import delivery_view
 from amogate.commands import output
 from amogate.commands.runtime import run_on_database
+from amogate.commands.startup import check_database, fail, load_settings
+from amogate.deliveries.service import Deliveries
 from amogate.storage import deliveries as store
-from amogate.storage.db import Database
-from amogate.worker import requeue
 
 app = typer.Typer(help="Lead deliveries: list, show, retry.", no_args_is_help=True)
 T = TypeVar("T")
 
 
-def _run(action: Callable[[Database, float], Awaitable[T]]) -> T:
-    """Run `action(database, max_age_hours)` against the configured database."""
-    from amogate.cli import check_database, load_settings
-
+def _run(action: Callable[[Deliveries], Awaitable[T]]) -> T:
+    """Run `action(deliveries)` against the configured database."""
     settings = load_settings()
     check_database(settings)
-    return run_on_database(
-        settings.database_url, lambda db: action(db, settings.delivery_max_age_hours)
-    )
+    return run_on_database(settings.database_url, lambda db: action(Deliveries.of(db, settings)))
 
 
 @app.command("list")
@@ -41,13 +35,10 @@ def list_command(
 ) -> None:
     """List deliveries, newest first."""
     if status is not None and status not in store.STATUSES:
-        from amogate.cli import fail
-
         fail(f"--status must be one of {', '.join(store.STATUSES)}")
 
-    async def action(db: Database, _: float) -> list[store.Delivery]:
-        async with db.read() as conn:
-            return await store.list_deliveries(conn, status=status, limit=limit)
+    async def action(deliveries: Deliveries) -> list[store.Delivery]:
+        return await deliveries.recent(status=status, limit=limit)
 
     rows = _run(action)
     if not rows:
@@ -84,17 +75,12 @@ def show_command(
 ) -> None:
     """Show one delivery with its attempts (JSON)."""
 
-    async def action(db: Database, _: float) -> dict[str, object] | None:
-        async with db.read() as conn:
-            delivery = await store.get(conn, delivery_id)
-            if delivery is None:
-                return None
-            return delivery_view(delivery, await store.attempts_of(conn, delivery_id))
+    async def action(deliveries: Deliveries) -> dict[str, Any] | None:
+        record = await deliveries.get(delivery_id)
+        return None if record is None else record.view()
 
     view = _run(action)
     if view is None:
-        from amogate.cli import fail
-
         fail(f"no delivery {delivery_id}", code=1)
     typer.echo(json.dumps(view, ensure_ascii=False, indent=2))
 
@@ -109,16 +95,13 @@ def retry_command(
     ),
 ) -> None:
     """Send a failed delivery again now (a running worker picks it up)."""
-    from amogate.cli import fail
-
     if (delivery_id is None) == (not failed):
         fail("give a delivery id or --failed")
 
-    async def action(db: Database, max_age_hours: float) -> int:
-        max_age = timedelta(hours=max_age_hours)
+    async def action(deliveries: Deliveries) -> int:
         if delivery_id is None:
-            return await requeue.retry_all_failed(db, max_age)
-        return int(await requeue.retry_delivery(db, delivery_id, max_age))
+            return await deliveries.requeue_failed()
+        return int(await deliveries.requeue(delivery_id))
 
     count = _run(action)
     if delivery_id is not None and count == 0:

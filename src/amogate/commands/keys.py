@@ -26,14 +26,14 @@ T = TypeVar("T")
 
 
 def _fail(message: str) -> NoReturn:
-    from amogate.cli import fail
+    from amogate.commands.startup import fail
 
     fail(message)
 
 
 def _run(action: Callable[[Database], Awaitable[T]]) -> T:
     """Run `action` against the configured database with an up-to-date schema."""
-    from amogate.cli import check_database, load_settings
+    from amogate.commands.startup import check_database, load_settings
 
     settings = load_settings()
     check_database(settings)

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from amogate.commands.startup import fail
 from amogate.storage import migrate
 from amogate.storage.db import Database
 
@@ -22,7 +23,6 @@ class SchemaOutdated(Exception):
 
 def run_on_database(database_url: str, action: Callable[[Database], Awaitable[T]]) -> T:
     """Run `action(database)`; ends the program with one line when the schema is outdated."""
-    from amogate.cli import fail
 
     async def go() -> T:
         db = Database(database_url)

@@ -13,7 +13,7 @@ import signal
 
 def run_worker() -> None:
     """Deliver queued leads to amoCRM (no HTTP API)."""
-    from amogate.cli import check_database, fail, load_settings
+    from amogate.commands.startup import check_database, fail, load_settings
     from amogate.logging import configure_logging
 
     settings = load_settings()
@@ -32,11 +32,11 @@ def run_worker() -> None:
 
 async def _serve(settings: object) -> bool:
     from amogate.connection.service import AmoConnection
+    from amogate.deliveries.signals import DeliverySignals
     from amogate.info.source import info_cache_for
     from amogate.settings import Settings
     from amogate.storage import migrate
     from amogate.storage.db import Database
-    from amogate.worker.signals import DeliverySignals
     from amogate.worker.worker import DeliveryWorker, deliverer_from, purge_from
 
     assert isinstance(settings, Settings)

@@ -63,6 +63,10 @@ class NotConnected(AmoAuthError):
     """No usable token: the account was never connected or needs reauthorization."""
 
 
+class NeedsReauthorization(NotConnected):
+    """The stored pair no longer works (amoCRM refused to refresh it): connect again."""
+
+
 @dataclass(frozen=True)
 class TokenFile:
     """The original gateway's storage/tokens.json as read from disk."""
@@ -307,7 +311,9 @@ class TokenManager:
                 )
             raise NotConnected("amoCRM is not connected: there is no token pair to export")
         if row.state != accounts.CONNECTED:
-            raise NotConnected("amoCRM needs reauthorization: the stored pair no longer works")
+            raise NeedsReauthorization(
+                "amoCRM needs reauthorization: the stored pair no longer works"
+            )
         expires = row.access_expires_at or jwt.expires_at(row.access_token or "")
         content = {
             "access_token": row.access_token,
@@ -345,7 +351,7 @@ class TokenManager:
 
     def _usable(self, row: accounts.AccountRow) -> str:
         if row.state == accounts.NEEDS_REAUTHORIZATION:
-            raise NotConnected(
+            raise NeedsReauthorization(
                 "amoCRM needs reauthorization: open /oauth/authorize "
                 f"({row.state_reason or 'the refresh token was rejected'})",
             )

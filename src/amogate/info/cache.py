@@ -13,11 +13,12 @@ How it behaves:
   most once per `refresh_min_interval` seconds (10 by default) per kind: a copy younger than
   that is served as it is, so a caller with a read key cannot spend the account's 7 requests/s
   (which deliveries need) by asking for `?refresh=true` in a loop.
-- When amoCRM fails with a transient error (5xx, timeout, connection, 429) or a 403 block and a
-  copy exists (however old), the copy is returned marked `stale`. Without a copy, or for other
-  errors, the amoCRM error is turned into the gateway's public error (`gateway_error`): callers
-  get `ServiceUnavailable` / `UpstreamTimeout` / `UpstreamError` with a fixed message and
-  `Retry-After` when known, never exception text.
+- A failed fetch is classified once (`amogate.failures.classify`). When amoCRM cannot answer
+  now (5xx, timeout, connection, 429, a 403 block: `Failure.serve_stale`) and a copy exists
+  (however old), the copy is returned marked `stale`. Without a copy, or for other failures,
+  callers get the gateway's public error for it (`amogate.errors.public_error`:
+  `ServiceUnavailable` / `UpstreamTimeout` / `UpstreamError` with a fixed message and
+  `Retry-After` when known, never exception text), the classified failure kept behind it.
 - The cache lives in process memory: every gateway instance keeps its own copy and fetches on
   its own (bounded by the shared outbound budget). One `InfoCache` serves one amoCRM account
   (`account_key`, "default" for now).
@@ -40,23 +41,9 @@ from typing import Any, Literal, Protocol
 
 import structlog
 
-from amogate.amocrm.errors import (
-    AmoAuthError,
-    AmoBlockedError,
-    AmoError,
-    AmoPaymentError,
-    AmoRateLimitedError,
-    AmoTimeoutError,
-    AmoTransientError,
-)
-from amogate.connection.tokens import NotConnected
-from amogate.errors import (
-    GatewayError,
-    NotFound,
-    ServiceUnavailable,
-    UpstreamError,
-    UpstreamTimeout,
-)
+from amogate.amocrm.errors import AmoError
+from amogate.errors import UNAVAILABLE, NotFound, ServiceUnavailable, public_error
+from amogate.failures import classify
 
 log = structlog.get_logger("amogate.info")
 
@@ -68,16 +55,9 @@ Clock = Callable[[], float]
 # `?refresh=true` is honoured at most this often per kind (seconds).
 DEFAULT_REFRESH_MIN_INTERVAL = 10.0
 
-# Retry-After for a 429 when amoCRM did not say how long to wait.
-DEFAULT_RATE_LIMIT_RETRY_AFTER = 2.0
 # A pipeline id missing from a copy at least this old makes one upstream look-up (a pipeline
 # created since); younger copies answer 404 at once, so unknown ids cannot drive up calls.
 PIPELINE_MISS_REFRESH_SECONDS = 10.0
-
-UNAVAILABLE = "amoCRM is unavailable"
-RATE_LIMITED = "amoCRM rate limit reached"
-NOT_CONNECTED = "amoCRM is not connected: open /oauth/authorize to connect it"
-NEEDS_REAUTHORIZATION = "amoCRM needs reauthorization: open /oauth/authorize to reconnect it"
 
 
 class InfoSource(Protocol):
@@ -168,8 +148,8 @@ class InfoCache:
     async def entry(self, kind: Kind, force_refresh: bool = False) -> CacheEntry:
         """The value of `kind`, from memory while younger than `ttl`, else fetched.
 
-        Raises a `GatewayError` (see `gateway_error`) when amoCRM fails and no copy can be
-        served.
+        Raises a `GatewayError` (see `amogate.errors.public_error`) when amoCRM fails and no
+        copy can be served.
         """
         if kind not in KINDS:
             raise ValueError(f"unknown info kind: {kind!r}")
@@ -189,8 +169,9 @@ class InfoCache:
         try:
             fresh = await asyncio.shield(task)
         except AmoError as exc:
+            failure = classify(exc)
             stored = self._entries.get(kind)
-            if stored is not None and _serve_stale_on(exc):
+            if stored is not None and failure.serve_stale:
                 log.warning(
                     "info.serving_stale",
                     kind=kind,
@@ -199,7 +180,7 @@ class InfoCache:
                     age_s=round(self.clock() - stored.fetched_at, 1),
                 )
                 return self._view(stored, self.clock(), cached=True, stale=True)
-            raise gateway_error(exc) from None
+            raise public_error(failure) from None
         return self._view(fresh, self.clock(), cached=False)
 
     async def pipeline_entry(self, pipeline_id: int, force_refresh: bool = False) -> CacheEntry:
@@ -272,42 +253,3 @@ def _pipeline_in(listed: CacheEntry, pipeline_id: int) -> CacheEntry | None:
         if isinstance(pipeline, dict) and pipeline.get("id") == pipeline_id:
             return replace(listed, kind="pipeline", value=pipeline, etag=etag_of(pipeline))
     return None
-
-
-def _serve_stale_on(exc: AmoError) -> bool:
-    """Errors that say "amoCRM cannot answer now", not "your data or access is wrong"."""
-    return isinstance(exc, AmoTransientError | AmoBlockedError)
-
-
-def gateway_error(exc: AmoError) -> GatewayError:
-    """The public error for an amoCRM failure: fixed messages, Retry-After when known."""
-    error = _public_error(exc)
-    error.upstream_status = exc.status
-    return error
-
-
-def _public_error(exc: AmoError) -> GatewayError:
-    if isinstance(exc, AmoRateLimitedError):
-        retry_after = exc.retry_after
-        if retry_after is None or retry_after <= 0:
-            retry_after = DEFAULT_RATE_LIMIT_RETRY_AFTER
-        return ServiceUnavailable(RATE_LIMITED, retry_after=retry_after)
-    if isinstance(exc, AmoTimeoutError):
-        return UpstreamTimeout(retry_after=exc.retry_after)
-    if isinstance(exc, AmoTransientError):
-        return ServiceUnavailable(UNAVAILABLE, retry_after=exc.retry_after)
-    if isinstance(exc, AmoBlockedError):
-        return ServiceUnavailable(
-            UNAVAILABLE,
-            details={"reason": "amoCRM refused access (403); calls to it are paused"},
-            retry_after=exc.blocked_for,
-        )
-    if isinstance(exc, NotConnected):
-        if "reauthoriz" in exc.detail:
-            return ServiceUnavailable(NEEDS_REAUTHORIZATION)
-        return ServiceUnavailable(NOT_CONNECTED)
-    if isinstance(exc, AmoAuthError):
-        return ServiceUnavailable(NEEDS_REAUTHORIZATION)
-    if isinstance(exc, AmoPaymentError):
-        return UpstreamError(details={"reason": "the amoCRM account's paid period has ended"})
-    return UpstreamError()

@@ -1,13 +1,15 @@
-"""The lead intake: validate, store durably, wake the worker, answer.
+"""The lead intake: store durably, wake the worker, answer.
 
-`accept()` stores the lead and its delivery row in ONE transaction before anything is sent to
-amoCRM; from then on the lead survives amoCRM outages and gateway restarts. It then waits up
-to LEAD_SYNC_TIMEOUT for the worker to deliver it and answers 200 (delivered), 422 (amoCRM
-refused the lead as a whole) or 202 (queued). Either success answer lists in `data.warnings`
-what was not taken as sent (see `amogate.leads.reading`): when the request names fields by name
-or label and the account's lists are at hand, unknown ones are listed too. With an
-`Idempotency-Key`, the same request repeated gets the first answer again and a different
-request with the same key gets 409.
+`accept()` takes plain values (the parsed lead, the body as received, the API key's id, the
+idempotency key) and stores the lead and its delivery row in ONE transaction before anything is
+sent to amoCRM; from then on the lead survives amoCRM outages and gateway restarts. It then
+waits up to LEAD_SYNC_TIMEOUT for the worker to deliver it and returns an `IntakeAnswer`:
+delivered, refused (amoCRM refused the lead as a whole) or queued, which the route renders
+(200, 422, 202). Either success lists in `data.warnings` what was not taken as sent (see
+`amogate.leads.reading`): when the request names fields by name or label and the account's
+lists are at hand, unknown ones are listed too. With an idempotency key, the same request
+repeated gets the first answer again (`replayed`) and a different request with the same key is
+a `Conflict`.
 """
 
 from __future__ import annotations
@@ -20,15 +22,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import structlog
-from fastapi import Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from amogate.api.auth import Principal
-from amogate.api.envelope import error, success
+from amogate.deliveries.signals import DeliverySignals
 from amogate.errors import Conflict, GatewayError, ValidationFailed
 from amogate.leads import mapping
 from amogate.leads.fields import FieldLists, account_fields
@@ -37,12 +36,9 @@ from amogate.settings import Settings
 from amogate.storage import deliveries as store
 from amogate.storage import idempotency
 from amogate.storage.db import Database
-from amogate.worker.signals import DeliverySignals
 
 log = structlog.get_logger("amogate.leads")
 
-DELIVERED_MESSAGE = "Unsorted lead created successfully"
-QUEUED_MESSAGE = "Lead accepted and queued for delivery"
 IDEMPOTENCY_TTL = timedelta(hours=24)
 MAX_IDEMPOTENCY_KEY = 255
 # How long the intake waits for the field lists when a request names fields by name or label;
@@ -50,12 +46,51 @@ MAX_IDEMPOTENCY_KEY = 255
 FIELDS_WAIT_SECONDS = 2.0
 # Waiting requests re-read their delivery at least this often (workers in other processes).
 POLL_SECONDS = 0.25
-REPLAYED_HEADER = {"Idempotency-Replayed": "true"}
+
+Outcome = Literal["delivered", "queued", "refused"]
+# The idempotency row keeps each answer's status as the original gateway gave it.
+_STORED_STATUS: dict[Outcome, int] = {"delivered": 200, "queued": 202, "refused": 422}
 
 
 def body_hash(data: Any) -> str:
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One lead as the caller sent it, in plain values."""
+
+    lead: LeadRequest
+    received: Any  # the body as received (decoded JSON), shown beside the payload to operators
+    api_key_id: str
+    idempotency_key: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class IntakeAnswer:
+    """How the intake answers: `data` is the answer's data (delivered, queued) or amoCRM's
+    reasons per field (refused); `replayed` marks the first answer to an idempotency key."""
+
+    outcome: Outcome
+    data: dict[str, Any]
+    replayed: bool = False
+
+    def stored(self) -> tuple[int, dict[str, Any]]:
+        """The answer as its idempotency row keeps it."""
+        return _STORED_STATUS[self.outcome], {"outcome": self.outcome, "data": self.data}
+
+    @classmethod
+    def from_stored(cls, response: dict[str, Any]) -> IntakeAnswer:
+        outcome = response.get("outcome")
+        if outcome in _STORED_STATUS:
+            return cls(outcome, dict(response.get("data") or {}), replayed=True)
+        # A row written by an earlier release (kept 24 h): the original gateway's envelope.
+        if response.get("success"):
+            data = dict(response.get("data") or {})
+            return cls("delivered" if data.get("status") == "delivered" else "queued", data, True)
+        return cls("refused", dict(response.get("details") or {}), replayed=True)
 
 
 @dataclass
@@ -66,25 +101,23 @@ class LeadIntake:
     fields: Callable[[], FieldLists | None]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    async def accept(
-        self, request: Request, principal: Principal, lead: LeadRequest
-    ) -> JSONResponse:
-        key = _idempotency_key(request)
+    async def accept(self, submission: Submission) -> IntakeAnswer:
+        key = submission.idempotency_key
+        lead = submission.lead
         payload = mapping.stored_payload(lead, self.settings.phone_default_region)
         warnings = lead.warnings + await self._name_warnings(payload)
         delivery_id = uuid.uuid4().hex
         now = self.clock()
-        digest = body_hash(json.loads(await request.body())) if key else ""
-        request_id = getattr(request.state, "request_id", None)
+        digest = body_hash(submission.received) if key else ""
 
         delivery = {
             "delivery_id": delivery_id,
             "payload": payload,
-            "received": json.loads(await request.body()),  # shown beside payload to operators
+            "received": submission.received,
             "lead_name": lead.lead.name,
             "contact_name": mapping.contact_name(payload["contact"]),
-            "api_key_id": principal.key_id,
-            "request_id": request_id,
+            "api_key_id": submission.api_key_id,
+            "request_id": submission.request_id,
             "now": now,
             "give_up_at": now + timedelta(hours=self.settings.delivery_max_age_hours),
             "warnings": warnings,
@@ -96,7 +129,7 @@ class LeadIntake:
             assert key is not None
             earlier = await idempotency.claim(
                 conn,
-                api_key_id=principal.key_id,
+                api_key_id=submission.api_key_id,
                 key=key,
                 body_hash=digest,
                 delivery_id=delivery_id,
@@ -117,32 +150,31 @@ class LeadIntake:
             return await self._replay(earlier, digest)
         log.info("lead.accepted", delivery_id=delivery_id, warnings=len(warnings))
         self.signals.wake()
-        status_code, body = await self.answer(delivery_id, warnings)
+        answer = await self.answer(delivery_id, warnings)
         if key is not None:
+            status_code, stored = answer.stored()
             async with self.database.transaction() as conn:
                 await idempotency.save_response(
                     conn,
-                    api_key_id=principal.key_id,
+                    api_key_id=submission.api_key_id,
                     key=key,
                     status_code=status_code,
-                    response=body,
+                    response=stored,
                 )
-        return JSONResponse(body, status_code=status_code)
+        return answer
 
-    async def _replay(self, earlier: idempotency.IdempotencyRecord, digest: str) -> JSONResponse:
+    async def _replay(self, earlier: idempotency.IdempotencyRecord, digest: str) -> IntakeAnswer:
         if earlier.body_hash != digest:
             raise Conflict(
                 "Idempotency-Key was already used with a different request",
                 details={"Idempotency-Key": "Use a new key for a different request"},
             )
         if earlier.response is not None and earlier.status_code is not None:
-            return JSONResponse(
-                earlier.response, status_code=earlier.status_code, headers=REPLAYED_HEADER
-            )
+            return IntakeAnswer.from_stored(earlier.response)
         # The first request is still waiting for its delivery: answer from the same delivery.
         assert earlier.delivery_id is not None
-        status_code, body = await self.answer(earlier.delivery_id)
-        return JSONResponse(body, status_code=status_code, headers=REPLAYED_HEADER)
+        answer = await self.answer(earlier.delivery_id)
+        return IntakeAnswer(answer.outcome, answer.data, replayed=True)
 
     async def _name_warnings(self, payload: dict[str, Any]) -> list[dict[str, str]]:
         """Fields and option labels the account does not have, as warnings for the answer
@@ -161,7 +193,7 @@ class LeadIntake:
 
     async def answer(
         self, delivery_id: str, warnings: list[dict[str, str]] | None = None
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> IntakeAnswer:
         """Wait up to LEAD_SYNC_TIMEOUT for the delivery to settle, then describe it. The
         warnings are the delivery's (the intake's `warnings` until it has been read)."""
         delivery = await self.wait(delivery_id, self.settings.lead_sync_timeout)
@@ -179,16 +211,16 @@ class LeadIntake:
             }
             if warnings:
                 data["warnings"] = warnings
-            return _body(success(DELIVERED_MESSAGE, data))
+            return IntakeAnswer("delivered", data)
         if delivery is not None and delivery.status == store.FAILED:
             fields = (delivery.error_details or {}).get("fields") or {
                 "request": delivery.last_error or "amoCRM rejected the lead"
             }
-            return _body(error(422, ValidationFailed.message, fields))
+            return IntakeAnswer("refused", dict(fields))
         queued: dict[str, Any] = {"delivery_id": delivery_id, "status": "queued"}
         if warnings:
             queued["warnings"] = warnings
-        return _body(success(QUEUED_MESSAGE, queued, status_code=202))
+        return IntakeAnswer("queued", queued)
 
     async def wait(self, delivery_id: str, seconds: float) -> store.Delivery | None:
         if seconds <= 0:
@@ -230,16 +262,11 @@ def unsorted_view(delivery: store.Delivery) -> dict[str, Any]:
     }
 
 
-def _body(response: JSONResponse) -> tuple[int, dict[str, Any]]:
-    body: dict[str, Any] = json.loads(bytes(response.body))
-    return response.status_code, body
-
-
-def _idempotency_key(request: Request) -> str | None:
-    key = request.headers.get("idempotency-key")
-    if key is None:
+def idempotency_key(value: str | None) -> str | None:
+    """The caller's idempotency key (surrounding blanks dropped); None when none was given."""
+    if value is None:
         return None
-    key = key.strip()
+    key = value.strip()
     if not key or len(key) > MAX_IDEMPOTENCY_KEY:
         raise ValidationFailed(
             details={"Idempotency-Key": f"Must be 1-{MAX_IDEMPOTENCY_KEY} characters"}

@@ -1,4 +1,5 @@
-"""What the admin page changes: retrying deliveries, creating and revoking API keys.
+"""What the admin page changes: creating and revoking API keys (deliveries are sent again
+through `amogate.deliveries.service`).
 
 Each action is one write transaction through the storage modules' own functions."""
 
@@ -9,24 +10,11 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from amogate.api.auth import SCOPES, key_digest
-from amogate.settings import Settings
 from amogate.storage import api_keys
 from amogate.storage.db import Database
-from amogate.worker import requeue
-from amogate.worker.worker import policy_from
 
 MAX_NAME = 128
 MAX_RATE = 100_000
-
-
-async def retry_delivery(database: Database, settings: Settings, delivery_id: str) -> bool:
-    """Send a failed or waiting delivery again now, with a fresh retry period; False when it is
-    delivered or being sent."""
-    return await requeue.retry_delivery(database, delivery_id, policy_from(settings).max_age)
-
-
-async def retry_all_failed(database: Database, settings: Settings) -> int:
-    return await requeue.retry_all_failed(database, policy_from(settings).max_age)
 
 
 @dataclass(frozen=True)

@@ -442,7 +442,7 @@ _INDEX = {code: i for i, code in enumerate(LANGUAGES)}
 # advice) -> (Uzbek, Russian). Shown through `translate_text`; a test checks that every such
 # text the code can produce is here.
 _TEXTS: dict[str, tuple[str, str]] = {
-    # the worker (worker/deliver.py, worker/retry.py) and the info cache (info/cache.py)
+    # the worker (failures.py, worker/), its retry policy and the info cache (errors.py)
     "amoCRM did not answer in time": (
         "amoCRM o'z vaqtida javob bermadi",
         "amoCRM не ответил вовремя",

@@ -34,8 +34,8 @@ from amogate.access.sessions import (
     tokens_match,
 )
 from amogate.api.auth import SCOPES
-from amogate.api.oauth import set_state_cookie
 from amogate.connection import connect
+from amogate.deliveries.service import Deliveries
 from amogate.settings import Settings
 from amogate.storage import deliveries as delivery_store
 from amogate.storage import delivery_views
@@ -44,6 +44,7 @@ from amogate.web import actions, overview
 from amogate.web.i18n import LANG_COOKIE, negotiate, translator
 from amogate.web.masking import mask_payload
 from amogate.web.render import STATIC, Pages, secure_headers
+from amogate.web.state_cookie import set_state_cookie
 
 log = structlog.get_logger("amogate.admin")
 
@@ -93,6 +94,10 @@ class Ctx:
     def settings(self) -> Settings:
         settings: Settings = self.request.app.state.settings
         return settings
+
+    @property
+    def deliveries(self) -> Deliveries:
+        return Deliveries.of(self.database, self.settings)
 
     def wake_worker(self) -> None:
         """This process's worker picks requeued leads up at once (others poll the table)."""
@@ -452,11 +457,10 @@ async def deliveries_page(ctx: Admin) -> Response:
 
 @router.get("/deliveries/{delivery_id}")
 async def delivery_page(ctx: Admin, delivery_id: str) -> Response:
-    async with ctx.database.read() as conn:
-        delivery = await delivery_store.get(conn, delivery_id)
-        attempts = await delivery_store.attempts_of(conn, delivery_id) if delivery else []
-    if delivery is None:
+    record = await ctx.deliveries.get(delivery_id)
+    if record is None:
         return ctx.page("error.html", status=404, message=ctx.t("error.not_found"))
+    delivery, attempts = record.delivery, record.attempts
     amo = getattr(ctx.request.app.state, "amo", None)
     host = None
     if amo is not None and delivery.amo_lead_id is not None:
@@ -476,7 +480,7 @@ async def delivery_page(ctx: Admin, delivery_id: str) -> Response:
 
 @router.post("/deliveries/retry-failed")
 async def retry_failed(form: Form) -> Response:
-    count = await actions.retry_all_failed(form.ctx.database, form.ctx.settings)
+    count = await form.ctx.deliveries.requeue_failed()
     log.info("admin.deliveries.retry_failed", count=count)
     form.ctx.wake_worker()
     return _redirect("/admin/deliveries?" + urlencode({"done": "requeued_many", "count": count}))
@@ -484,7 +488,7 @@ async def retry_failed(form: Form) -> Response:
 
 @router.post("/deliveries/{delivery_id}/retry")
 async def retry_one(form: Form, delivery_id: str) -> Response:
-    done = await actions.retry_delivery(form.ctx.database, form.ctx.settings, delivery_id)
+    done = await form.ctx.deliveries.requeue(delivery_id)
     log.info("admin.delivery.retry", delivery_id=delivery_id, requeued=done)
     form.ctx.wake_worker()
     outcome = "requeued" if done else "not_retryable"

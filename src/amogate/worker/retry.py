@@ -27,9 +27,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
-Outcome = Literal["transient", "rate_limited", "auth", "blocked", "payment", "permanent"]
+from amogate.failures import Outcome
+
+__all__ = ["Decision", "Outcome", "RetryPolicy"]
 
 
 @dataclass(frozen=True)

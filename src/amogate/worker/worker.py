@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from amogate.connection.service import AmoConnection
 from amogate.contacts.matching import parse_dedup
 from amogate.contacts.resolve import ContactResolver
+from amogate.deliveries.signals import DeliverySignals
 from amogate.leads.fields import AppFields, FieldLists
 from amogate.leads.service import LeadIntake
 from amogate.settings import Settings
@@ -27,7 +28,6 @@ from amogate.storage.db import Database
 from amogate.worker.deliver import Deliverer
 from amogate.worker.retention import RetentionPurge
 from amogate.worker.retry import RetryPolicy
-from amogate.worker.signals import DeliverySignals
 
 log = structlog.get_logger("amogate.worker")
 

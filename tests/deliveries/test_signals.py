@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from amogate.worker.signals import DeliverySignals
+from amogate.deliveries.signals import DeliverySignals
 
 
 @pytest.mark.parametrize("steps_before_cancel", [0, 1, 2, 3, 4])
