@@ -37,7 +37,10 @@ async def test_a_lead_with_a_national_number_is_linked_to_the_contact_stored_for
 
         record = await delivery(h, delivery_id, api_headers)
         after = await api_json(h, f"/api/v4/contacts/{before['id']}")
+        reads = [str(r["query"]) for r in await h.requests("/api/v4/contacts")]
     assert record["status"] == "delivered"
+    # The index showed the contact holding the number: nothing to add, nothing read again.
+    assert not [q for q in reads if "filter[id]" in q or "filter%5Bid%5D" in q]
     assert record["amocrm"]["contact_id"] == before["id"]
     assert record["amocrm"]["contact_matched"] is True
     assert after["name"] == "Alisher Navoi"

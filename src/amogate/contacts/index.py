@@ -144,6 +144,9 @@ class ContactIndex:
         for email in card.emails:
             self._by_email.get(email.value.strip().lower(), set()).discard(contact_id)
 
+    def card(self, contact_id: int) -> ContactCard | None:
+        return self._cards.get(contact_id)
+
     def candidates(self, keys: Iterable[ContactKey]) -> list[ContactCard]:
         """Contacts that may hold one of ``keys`` (compare them exactly before use)."""
         ids: set[int] = set()

@@ -234,11 +234,21 @@ class ContactResolver:
     ) -> None:
         """Add the leads' new phones/emails to their matched contacts, read fresh (amoCRM's
         PATCH replaces a field's whole list). A contact amoCRM does not list (hidden in an
-        unaccepted unsorted item) is left as it is."""
+        unaccepted unsorted item) is left as it is. Contacts the index or the search shows
+        already holding every value of the lead are not read again."""
         wanted = {m.contact_id: g for g, m in matched if g.person.phones or g.person.emails}
         if not wanted:
             return
-        fresh = {c.id: c for c in map(contact_card, await client.get_contacts(list(wanted)))}
+        index = self.index(account)
+        shown = {m.contact_id: m.card or index.card(m.contact_id) for _, m in matched}
+        to_read = [
+            contact_id
+            for contact_id, group in wanted.items()
+            if _may_add(group, shown.get(contact_id), index.usable, self.region)
+        ]
+        fresh = {}
+        if to_read:
+            fresh = {c.id: c for c in map(contact_card, await client.get_contacts(to_read))}
         items = []
         for contact_id, group in wanted.items():
             card = fresh.get(contact_id)
@@ -297,6 +307,15 @@ class ContactResolver:
         async with self.database.transaction() as conn:
             await contact_links.forget_contact(conn, account, contact_id)
         log.info("contacts.forgotten", account=account, contact_id=contact_id)
+
+
+def _may_add(group: Group, card: ContactCard | None, indexed: bool, region: str) -> bool:
+    """Whether the lead may have values its contact lacks. Unknown to a usable index means
+    hidden (an unaccepted unsorted item's contact), which amoCRM would not list anyway."""
+    if card is None:
+        return not indexed
+    added = additions(group.person, card, region)
+    return bool(added.phones or added.emails)
 
 
 def _ambiguity(match: Match) -> list[JSON]:
