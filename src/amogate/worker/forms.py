@@ -140,7 +140,8 @@ async def _send_with_contacts(
             )
         )
     except AmoError as exc:
-        await recorder.reschedule([w.delivery for w in forms], classify(exc), "contact")
+        # Finding the contacts is part of sending the forms: the same step for the operator.
+        await recorder.reschedule([w.delivery for w in forms], classify(exc), "form")
         return []
     by_id = {w.delivery.id: w for w in forms}
     first = [by_id[i] for i in plan.first]
