@@ -12,6 +12,8 @@ from amogate.amocrm.models import contact_card
 from amogate.amocrm.sandbox.runner import SandboxServer
 from amogate.contacts.index import ContactIndex
 from amogate.settings import Settings
+from amogate.storage import migrate
+from amogate.storage.db import Database
 from tests.contacts.delivering import (
     QUEUE_ONLY,
     contacts_held,
@@ -84,9 +86,15 @@ async def test_a_phone_that_only_shares_a_substring_gets_a_new_contact(
 
 
 async def test_twenty_concurrent_leads_of_one_new_person_share_one_contact(
-    fresh: SandboxServer, settings: Settings, api_headers: dict[str, str]
+    fresh: SandboxServer, settings: Settings, api_headers: dict[str, str], database_url: str
 ) -> None:
-    async with connected_gateway(settings, server=fresh, **QUEUE_ONLY) as h:
+    """On SQLite and on PostgreSQL (two workers sharing the database, as two processes do)."""
+    schema = Database(database_url)
+    await migrate.upgrade(schema)
+    await schema.dispose()
+    async with connected_gateway(
+        settings, server=fresh, database_url=database_url, **QUEUE_ONLY
+    ) as h:
         bodies = [lead(n, phone="+998 97 765 43 21") for n in range(20)]
         ids = await queue(h, bodies, api_headers)
         # Two workers with small batches take the leads at the same time.
