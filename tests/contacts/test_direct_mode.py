@@ -141,3 +141,24 @@ async def test_a_direct_lead_sent_before_a_crash_is_found_and_not_created_twice(
     assert len(complex_calls) == 1
     assert [lead["id"] for lead in leads] == [sent.lead_id]
     assert len(notes) == 1
+
+
+async def test_a_value_amocrm_refuses_in_a_direct_lead_is_left_out_and_kept_in_the_note(
+    fresh: SandboxServer, settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, server=fresh, **QUEUE_ONLY) as h:
+        select = next(f for f in await lead_fields(h) if f["type"] == "select")
+        body = direct_lead()
+        # an option id that does not exist (the gateway passes ids through unchecked)
+        body["lead"]["custom_fields"] = [{"field_id": select["id"], "enum_id": 1}]
+        other = direct_lead(2, phone="+998 90 555 44 34")
+        ids = await queue(h, [body, other], api_headers)
+        await drain(h, worker(h))
+        records = [await delivery(h, i, api_headers) for i in ids]
+        stored = await api_json(h, f"/api/v4/leads/{records[0]['amocrm']['lead_id']}")
+        calls = await h.requests("/api/v4/leads/complex")
+    assert [r["status"] for r in records] == ["delivered", "delivered"]
+    assert [w["field"] for w in records[0]["warnings"]] == ["lead.custom_fields.0"]
+    assert "NotSupportedChoice" in records[0]["warnings"][0]["problem"]
+    assert (stored["status_id"], stored["price"]) == (STAGE, 4200)
+    assert [c["status"] for c in calls] == [400, 200]
