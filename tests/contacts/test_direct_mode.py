@@ -143,7 +143,7 @@ async def test_a_direct_lead_sent_before_a_crash_is_found_and_not_created_twice(
     assert len(notes) == 1
 
 
-async def test_a_value_amocrm_refuses_in_a_direct_lead_is_left_out_and_kept_in_the_note(
+async def test_a_value_amocrm_refuses_in_a_direct_lead_is_left_out_and_the_lead_lands_in_its_stage(
     fresh: SandboxServer, settings: Settings, api_headers: dict[str, str]
 ) -> None:
     async with connected_gateway(settings, server=fresh, **QUEUE_ONLY) as h:
