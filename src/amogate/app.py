@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from amogate import __version__
 from amogate.access.admin import AdminAccess
-from amogate.api import diagnostics, health, info, leads, oauth, ready
+from amogate.api import diagnostics, forms, health, info, leads, oauth, ready
 from amogate.api import metrics as metrics_api
 from amogate.api.auth import ApiKeyAuthenticator, KeyOriginsCORSMiddleware
 from amogate.api.docs import install_docs
@@ -34,6 +34,7 @@ from amogate.metrics import GatewayMetrics, MetricsMiddleware
 from amogate.settings import Settings
 from amogate.storage import migrate
 from amogate.storage.db import Database
+from amogate.web import forms as admin_forms
 from amogate.web.routes import install as install_admin
 from amogate.worker.worker import LeadDelivery, start_lead_delivery
 
@@ -123,10 +124,12 @@ def create_app(
     install_docs(app)
     app.include_router(health.router)
     app.include_router(leads.router)
+    app.include_router(forms.router)
     app.include_router(oauth.router)
     app.include_router(diagnostics.router)
     app.include_router(info.router)
     install_admin(app, admin_access)
+    app.include_router(admin_forms.router)
     app.include_router(ready.router)
     app.include_router(metrics_api.router)
 
@@ -149,6 +152,7 @@ def create_app(
         ],
         max_age=600,
     )
+    app.add_middleware(forms.FormCORSMiddleware)  # a form's preflight: the form's own origins
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=gateway_metrics)
     app.add_middleware(TrailingSlashMiddleware)

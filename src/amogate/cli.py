@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from amogate import __version__
-from amogate.commands import auth, check, deliveries, keys, worker
+from amogate.commands import auth, check, deliveries, forms, keys, worker
 from amogate.commands.ports import port_problem
 from amogate.commands.startup import (
     EnvFileOption,
@@ -37,6 +37,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(auth.app, name="auth")
+app.add_typer(forms.app, name="forms")
 app.command("worker")(worker.run_worker)
 app.command("check")(check.check)
 

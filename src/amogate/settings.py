@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     info_refresh_min_interval: float = Field(default=10.0, ge=0)
     error_log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=4096)
     ready_max_queue_age: float = Field(default=900.0, gt=0)
+    # Public forms: posts per client address per form per minute (`forms create
+    # --rate-per-minute` overrides it per form), and the captcha verifier's address (tests).
+    form_rate_per_minute: int = Field(default=10, ge=1)
+    captcha_verify_url: str = ""
 
     @field_validator("api_key")
     @classmethod

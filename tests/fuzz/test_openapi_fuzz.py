@@ -62,7 +62,10 @@ def _operations() -> dict[str, Operation]:
 
 
 OPERATIONS = _operations()
-AUTHENTICATED = sorted(label for label in OPERATIONS if " /api/v1/" in label)
+# Public form posts need no key (the form id in the path is what admits them).
+AUTHENTICATED = sorted(
+    label for label in OPERATIONS if " /api/v1/" in label and " /api/v1/forms/" not in label
+)
 # Negative data needs something to break: a parameter or a body with constraints. Any text
 # is a valid delivery id, so there is no invalid request to make there.
 UNBREAKABLE = {"GET /api/v1/leads/deliveries/{delivery_id}"}

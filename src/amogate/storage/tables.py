@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.engine import Dialect
@@ -249,4 +250,41 @@ contact_links = Table(
     Column("claimed_until", Float, nullable=True),  # unix seconds
     Column("updated_at", Float, nullable=False),  # unix seconds
     Index("ix_contact_links_contact", "account_key", "contact_id"),
+)
+
+# Public forms (`amogate forms ...`): endpoints that sites post to without a key. The form id in
+# the endpoint is stored only as its SHA-256 digest (`id_hash`); `id` is the operator's handle.
+forms = Table(
+    "forms",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("account_key", String(64), nullable=False, default="default"),
+    Column("id_hash", String(64), nullable=False, unique=True),
+    Column("id_hint", String(16), nullable=False),  # the endpoint's first characters
+    Column("origins", JSON, nullable=False),
+    Column("success_url", Text, nullable=True),
+    Column("pipeline_id", BigInteger, nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("field_map", JSON, nullable=False),  # submitted field -> target
+    Column("honeypot", String(64), nullable=False),
+    Column("captcha", String(16), nullable=True),  # turnstile | hcaptcha | recaptcha
+    Column("captcha_secret", Text, nullable=True),
+    Column("rate_per_minute", Integer, nullable=True),
+    Column("created_at", UTC_DATETIME, nullable=False),
+)
+
+# One row per stored submission of a form: its delivery, Tilda's `tranid` (a repeat of the same
+# tranid finds this row instead of making a second lead) and whether it was spam.
+form_submissions = Table(
+    "form_submissions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("form_id", String(16), ForeignKey("forms.id", ondelete="CASCADE"), nullable=False),
+    Column("delivery_id", String(32), nullable=False),
+    Column("tranid", String(128), nullable=True),
+    Column("outcome", String(16), nullable=False),  # accepted | spam
+    Column("created_at", UTC_DATETIME, nullable=False),
+    UniqueConstraint("form_id", "tranid", name="uq_form_submissions_tranid"),
+    Index("ix_form_submissions_form_created", "form_id", "created_at"),
 )

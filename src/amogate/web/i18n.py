@@ -434,6 +434,71 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "существующий контакт (найден по телефону или email)",
     ),
     "delivery.contact_new": ("new contact", "yangi kontakt", "новый контакт"),
+    # --- public forms ---------------------------------------------------------------------
+    "nav.forms": ("Forms", "Formalar", "Формы"),
+    "state.spam": ("spam", "spam", "спам"),
+    "forms.title": ("Forms", "Formalar", "Формы"),
+    "forms.name": ("Name", "Nomi", "Название"),
+    "forms.account": ("Account", "Hisob", "Аккаунт"),
+    "forms.endpoint": ("Endpoint", "Manzil", "Адрес"),
+    "forms.origins": ("Allowed sites", "Ruxsat etilgan saytlar", "Разрешённые сайты"),
+    "forms.origins_hint": (
+        "one per line, e.g. https://site.uz; empty: only servers (Tilda) may post",
+        "har qatorda bittadan, masalan https://site.uz; bo'sh: faqat serverlar (Tilda)",
+        "по одному в строке, например https://site.uz; пусто: только серверы (Tilda)",
+    ),
+    "forms.success_url": (
+        "Success page (optional)",
+        "Muvaffaqiyat sahifasi (ixtiyoriy)",
+        "Страница «спасибо» (необязательно)",
+    ),
+    "forms.pipeline": (
+        "Pipeline id (optional)",
+        "Voronka id (ixtiyoriy)",
+        "ID воронки (необязательно)",
+    ),
+    "forms.tags": ("Tags, comma-separated", "Teglar, vergul bilan", "Теги через запятую"),
+    "forms.rate": (
+        "Posts per address per minute (empty: FORM_RATE_PER_MINUTE)",
+        "Bir manzildan daqiqasiga yuborishlar (bo'sh: FORM_RATE_PER_MINUTE)",
+        "Отправок с адреса в минуту (пусто: FORM_RATE_PER_MINUTE)",
+    ),
+    "forms.posts": ("Submissions", "Yuborishlar", "Заявки"),
+    "forms.create": ("Create form", "Forma yaratish", "Создать форму"),
+    "forms.new_title": ("New form", "Yangi forma", "Новая форма"),
+    "forms.shown_once": (
+        "The endpoint of {name} is shown only once: copy it into the form's page now.",
+        "{name} manzili faqat bir marta ko'rsatiladi: uni hozir forma sahifasiga nusxalang.",
+        "Адрес формы {name} показан только один раз: скопируйте его на страницу формы сейчас.",
+    ),
+    "forms.docs_hint": (
+        "Snippets for HTML, fetch(), Tilda, Contact Form 7 and Google Forms: docs/forms.md.",
+        "HTML, fetch(), Tilda, Contact Form 7 va Google Forms uchun namunalar: docs/forms.md.",
+        "Примеры для HTML, fetch(), Tilda, Contact Form 7 и Google Forms: docs/forms.md.",
+    ),
+    "forms.empty": ("No forms yet.", "Hali formalar yo'q.", "Форм пока нет."),
+    "forms.remove": ("Remove", "O'chirish", "Удалить"),
+    "forms.remove_confirm": (
+        "Remove the form {name}? Its endpoint will answer 404.",
+        "{name} formasi o'chirilsinmi? Uning manzili 404 qaytaradi.",
+        "Удалить форму {name}? Её адрес будет отвечать 404.",
+    ),
+    "forms.removed_done": (
+        "Form {name} removed.",
+        "{name} formasi o'chirildi.",
+        "Форма {name} удалена.",
+    ),
+    "forms.unknown": ("Unknown form.", "Noma'lum forma.", "Неизвестная форма."),
+    "forms.last_submissions": ("Last submissions", "Oxirgi yuborishlar", "Последние заявки"),
+    "forms.no_submissions": (
+        "Nothing submitted yet.",
+        "Hali hech narsa yuborilmagan.",
+        "Заявок пока нет.",
+    ),
+    "forms.received": ("Received", "Qabul qilingan", "Получена"),
+    "forms.lead": ("Lead", "Lid", "Сделка"),
+    "forms.status": ("Status", "Holat", "Статус"),
+    "forms.back": ("All forms", "Barcha formalar", "Все формы"),
 }
 
 _INDEX = {code: i for i, code in enumerate(LANGUAGES)}

@@ -2,8 +2,8 @@
 
 - A delivered lead's personal data — the stored request (names, phones, emails, comment), the
   names shown in lists, and amoCRM's answers kept with it — is erased `DATA_RETENTION_DAYS`
-  after delivery. The delivery row stays (ids, status, times, attempt outcomes), so counts and
-  the amoCRM lead id remain.
+  after delivery (a spam form post's, never delivered, that long after it came). The delivery
+  row stays (ids, status, times, attempt outcomes), so counts and the amoCRM lead id remain.
 - Expired idempotency keys, expired OAuth states and rate-limit windows older than a day are
   deleted (nothing else ever deletes them, so the tables would grow forever).
 
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from amogate.connection.tokens import utcnow
 from amogate.storage import accounts, idempotency, rate_counters
 from amogate.storage import deliveries as store
+from amogate.storage import forms as form_store
 from amogate.storage.db import Database
 
 log = structlog.get_logger("amogate.retention")
@@ -69,6 +70,11 @@ class RetentionPurge:
             erased=await self._batches(
                 lambda conn: store.erase_personal_data(
                     conn, delivered_before=cutoff, now=now, limit=BATCH
+                )
+            )
+            + await self._batches(  # spam form posts: never delivered, erased after as long
+                lambda conn: form_store.erase_spam(
+                    conn, received_before=cutoff, now=now, limit=BATCH
                 )
             ),
             idempotency_keys=await self._batches(

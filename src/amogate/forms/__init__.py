@@ -1,0 +1,1 @@
+"""Public forms: Tilda, plain HTML forms and form builders posting without an API key."""
