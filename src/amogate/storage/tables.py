@@ -265,6 +265,7 @@ forms = Table(
     Column("origins", JSON, nullable=False),
     Column("success_url", Text, nullable=True),
     Column("pipeline_id", BigInteger, nullable=True),
+    Column("mode", String(16), nullable=True),  # "lead": straight into a stage; else unsorted
     Column("tags", JSON, nullable=False),
     Column("field_map", JSON, nullable=False),  # submitted field -> target
     Column("honeypot", String(64), nullable=False),

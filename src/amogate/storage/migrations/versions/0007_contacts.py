@@ -1,4 +1,4 @@
-"""contact matching: deliveries.contact_matched and the contact_links table
+"""contact matching: deliveries.contact_matched, the contact_links table; forms.mode
 
 Revision ID: 0007
 Revises: 0006
@@ -34,9 +34,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_contact_links_contact", "contact_links", ["account_key", "contact_id"], unique=False
     )
+    with op.batch_alter_table("forms", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("mode", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("forms", schema=None) as batch_op:
+        batch_op.drop_column("mode")
     op.drop_index("ix_contact_links_contact", table_name="contact_links")
     op.drop_table("contact_links")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
