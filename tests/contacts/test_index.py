@@ -78,6 +78,7 @@ async def test_a_sync_reads_only_what_changed_and_drops_a_replaced_number(
 
 async def test_an_account_too_large_to_list_is_not_indexed(client: AmoClient, calls: Calls) -> None:
     await client.create_contacts([card(f"C{n}", f"+99871{n:07d}") for n in range(250)])
+    await client.create_contacts([card("One more", "+998712222222")])  # a second page
     index = ContactIndex(max_pages=1)
 
     assert not await index.sync(client)

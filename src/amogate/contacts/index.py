@@ -87,10 +87,10 @@ class ContactIndex:
     async def _build(self, client: AmoClient) -> None:
         cards: list[ContactCard] = []
         for page in range(1, self.max_pages + 1):
-            items = await client.list_contacts(page=page, limit=PAGE, order={"id": "asc"})
+            items, more = await client.list_contacts(page=page, limit=PAGE, order={"id": "asc"})
             self.requests += 1
             cards += [contact_card(item) for item in items]
-            if len(items) < PAGE:
+            if not more:
                 break
         else:
             self.too_large = True
@@ -104,13 +104,13 @@ class ContactIndex:
     async def _refresh(self, client: AmoClient) -> None:
         since = self._high_water or 0
         for page in range(1, self.max_pages + 1):
-            items = await client.list_contacts(
+            items, more = await client.list_contacts(
                 page=page, limit=PAGE, order={"updated_at": "asc"}, updated_at={"from": since}
             )
             self.requests += 1
             for item in items:
                 self.put(contact_card(item))
-            if len(items) < PAGE:
+            if not more:
                 break
 
     def _clear(self) -> None:
