@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from amogate.storage import contact_links, migrate
+from sqlalchemy import select
+
+from amogate.storage import contact_links, migrate, tables
 from amogate.storage.db import Database
 
 KEYS = ["phone:+998901234567", "email:a@example.uz"]
@@ -77,5 +79,24 @@ async def test_a_dead_workers_claim_runs_out_and_an_old_link_is_claimed_anew(
             await contact_links.forget_contact(conn, "acc", 9)
         async with db.read() as conn:
             assert await contact_links.rows(conn, "acc", KEYS) == {}
+    finally:
+        await db.dispose()
+
+
+async def test_no_phone_or_email_is_stored_and_old_links_are_purged(database_url: str) -> None:
+    db = await migrated(database_url)
+    try:
+        async with db.transaction() as conn:
+            await contact_links.link(conn, "acc", KEYS[:1], 5, now=100)
+            await contact_links.link(conn, "acc", KEYS[1:], 6, now=200)
+        async with db.read() as conn:
+            stored = [r.contact_key for r in await conn.execute(select(tables.contact_links))]
+        assert sorted(stored) == sorted(contact_links.digest("acc", k) for k in KEYS)
+        assert not any("+998" in s or "@" in s for s in stored)
+        async with db.transaction() as conn:
+            assert await contact_links.purge(conn, before=150) == 1
+        async with db.read() as conn:
+            left = await contact_links.rows(conn, "acc", KEYS)
+        assert {k: r.contact_id for k, r in left.items()} == {KEYS[1]: 6}
     finally:
         await db.dispose()

@@ -7,10 +7,15 @@ contact; the others find the row claimed and wait for ``contact_id`` to appear. 
 ``ON CONFLICT DO NOTHING``: on PostgreSQL a concurrent insert of the same key waits for the
 first transaction and then does nothing; on SQLite write transactions run one at a time. A
 claim whose owner died runs out at ``claimed_until`` and can be taken over.
+
+No phone or email is stored: a key is kept as the SHA-256 digest of the account and the key
+(``digest``), so the retention purge leaves no personal data here; callers pass and get back
+the keys themselves. Rows older than the links are trusted are deleted (``purge``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -39,14 +44,23 @@ class LinkRow:
         )
 
 
-def _row(m: RowMapping) -> LinkRow:
+def digest(account: str, key: str) -> str:
+    """What is stored for ``key`` (``phone:+998…``): its digest, never the phone or email."""
+    return hashlib.sha256(f"{account}\0{key}".encode()).hexdigest()
+
+
+def _row(m: RowMapping, key: str) -> LinkRow:
     return LinkRow(
-        key=m["contact_key"],
+        key=key,
         contact_id=None if m["contact_id"] is None else int(m["contact_id"]),
         claimed_by=m["claimed_by"],
         claimed_until=m["claimed_until"],
         updated_at=float(m["updated_at"]),
     )
+
+
+def _digests(account: str, keys: Collection[str]) -> list[str]:
+    return [digest(account, k) for k in keys]
 
 
 def _insert(conn: AsyncConnection) -> Any:
@@ -58,12 +72,15 @@ def _insert(conn: AsyncConnection) -> Any:
 async def rows(conn: AsyncConnection, account: str, keys: Collection[str]) -> dict[str, LinkRow]:
     if not keys:
         return {}
+    by_digest = {digest(account, k): k for k in keys}
     result = await conn.execute(
         select(contact_links).where(
-            contact_links.c.account_key == account, contact_links.c.contact_key.in_(list(keys))
+            contact_links.c.account_key == account,
+            contact_links.c.contact_key.in_(list(by_digest)),
         )
     )
-    return {r.contact_key: _row(r._mapping) for r in result}
+    found = {by_digest[r.contact_key]: r for r in result}
+    return {key: _row(r._mapping, key) for key, r in found.items()}
 
 
 async def claim(
@@ -87,13 +104,14 @@ async def claim(
             [
                 {
                     "account_key": account,
-                    "contact_key": key,
+                    "contact_key": digest(account, key),
                     "contact_id": None,
                     "claimed_by": owner,
                     "claimed_until": until,
                     "updated_at": now,
                 }
-                for key in sorted(keys)  # one order everywhere: no deadlock between workers
+                # one order everywhere (the stored digests): no deadlock between workers
+                for key in sorted(keys, key=lambda k: digest(account, k))
             ]
         )
         .on_conflict_do_nothing()
@@ -102,7 +120,7 @@ async def claim(
         update(contact_links)
         .where(
             contact_links.c.account_key == account,
-            contact_links.c.contact_key.in_(list(keys)),
+            contact_links.c.contact_key.in_(_digests(account, keys)),
             or_(
                 and_(
                     contact_links.c.contact_id.is_(None),
@@ -132,13 +150,13 @@ async def link(
         [
             {
                 "account_key": account,
-                "contact_key": key,
+                "contact_key": digest(account, key),
                 "contact_id": int(contact_id),
                 "claimed_by": None,
                 "claimed_until": None,
                 "updated_at": now,
             }
-            for key in sorted(keys)
+            for key in sorted(keys, key=lambda k: digest(account, k))
         ]
     )
     await conn.execute(
@@ -161,7 +179,7 @@ async def release(conn: AsyncConnection, account: str, keys: Collection[str], ow
     await conn.execute(
         delete(contact_links).where(
             contact_links.c.account_key == account,
-            contact_links.c.contact_key.in_(list(keys)),
+            contact_links.c.contact_key.in_(_digests(account, keys)),
             contact_links.c.contact_id.is_(None),
             contact_links.c.claimed_by == owner,
         )
@@ -178,6 +196,12 @@ async def forget_contact(conn: AsyncConnection, account: str, contact_id: int) -
             )
         )
     )
+
+
+async def purge(conn: AsyncConnection, *, before: float) -> int:
+    """Delete links and claims last written before ``before`` (unix seconds)."""
+    result = await conn.execute(delete(contact_links).where(contact_links.c.updated_at < before))
+    return int(result.rowcount or 0)
 
 
 async def account_dedup(conn: AsyncConnection, account: str) -> str | None:

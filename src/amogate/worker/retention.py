@@ -5,7 +5,9 @@
   after delivery (a spam form post's, never delivered, that long after it came). The delivery
   row stays (ids, status, times, attempt outcomes), so counts and the amoCRM lead id remain.
 - Expired idempotency keys, expired OAuth states and rate-limit windows older than a day are
-  deleted (nothing else ever deletes them, so the tables would grow forever).
+  deleted (nothing else ever deletes them, so the tables would grow forever), and so are the
+  contact links no longer trusted (older than a week, `contacts.cache.LINK_TTL`; they hold
+  digests, never a phone or email).
 
 A round runs every PURGE_INTERVAL_SECONDS in each worker. Each batch is its own short
 transaction of at most `BATCH` rows, and a round stops after `MAX_BATCHES` per kind, so a large
@@ -25,7 +27,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amogate.connection.tokens import utcnow
-from amogate.storage import accounts, idempotency, rate_counters
+from amogate.contacts.cache import LINK_TTL
+from amogate.storage import accounts, contact_links, idempotency, rate_counters
 from amogate.storage import deliveries as store
 from amogate.storage import forms as form_store
 from amogate.storage.db import Database
@@ -43,10 +46,17 @@ class PurgeReport:
     idempotency_keys: int = 0
     oauth_states: int = 0
     rate_windows: int = 0
+    contact_links: int = 0
 
     @property
     def total(self) -> int:
-        return self.erased + self.idempotency_keys + self.oauth_states + self.rate_windows
+        return (
+            self.erased
+            + self.idempotency_keys
+            + self.oauth_states
+            + self.rate_windows
+            + self.contact_links
+        )
 
 
 @dataclass
@@ -89,6 +99,10 @@ class RetentionPurge:
                 ),
                 once=True,
             ),
+            contact_links=await self._batches(
+                lambda conn: contact_links.purge(conn, before=now.timestamp() - LINK_TTL),
+                once=True,
+            ),
         )
         if report.erased:
             await self.database.drop_old_page_copies()
@@ -99,6 +113,7 @@ class RetentionPurge:
                 idempotency_keys=report.idempotency_keys,
                 oauth_states=report.oauth_states,
                 rate_windows=report.rate_windows,
+                contact_links=report.contact_links,
             )
         return report
 
