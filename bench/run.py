@@ -1,8 +1,8 @@
 """amogate benchmarks: real processes, `wrk` as the load generator, medians of 3 runs.
 
     python -m bench.run [--runs 3] [--duration 10]
-                        [--only intake,delivery,delivery_matching,reads,health,startup,
-                               shared_budget]
+                        [--only intake,delivery,delivery_matching,accounts_delivery,reads,
+                               health,startup,shared_budget]
 
 Starts the amoCRM sandbox (at amoCRM's default budget of 7 requests/s) and the gateway as real
 processes, connects them through the real OAuth flow, measures, prints a table and writes
@@ -152,11 +152,15 @@ def gateway(folder: Path, sandbox: SandboxServer, *args: str, **env: str) -> Ite
         process.stop()
 
 
-def connect(gateway_url: str, sandbox_url: str) -> None:
+def connect(gateway_url: str, sandbox_url: str, account: str = "default") -> None:
     """The admin's OAuth flow (admin key; the client keeps the state cookie), with the consent
     given through the sandbox's control API."""
     with httpx.Client(timeout=15) as client:
-        start = client.get(f"{gateway_url}/oauth/authorize", headers={"X-API-KEY": KEY})
+        start = client.get(
+            f"{gateway_url}/oauth/authorize",
+            params={"account": account},
+            headers={"X-API-KEY": KEY},
+        )
         consent = start.headers["location"]
         state = parse_qs(urlsplit(consent).query)["state"][0]
         code = client.post(
@@ -244,7 +248,7 @@ def delivery_counts(folder: Path) -> dict[str, int]:
 
 
 async def post_backlog(
-    url: str, count: int, concurrency: int = 32, *, distinct: bool = False
+    url: str, count: int, concurrency: int = 32, key: str = KEY, *, distinct: bool = False
 ) -> None:
     """`count` leads; `distinct`: each from another person (own phone and email)."""
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -259,7 +263,7 @@ async def post_backlog(
                 person = {"phone": f"+99893{i:07d}", "email": f"client{i}@example.uz"}
                 body["contact"] = {**LEAD_BODY["contact"], **person}
             response = await client.post(
-                f"{url}/api/v1/leads/unsorted", json=body, headers={"X-API-KEY": KEY}
+                f"{url}/api/v1/leads/unsorted", json=body, headers={"X-API-KEY": key}
             )
             if response.status_code not in (200, 202):
                 raise RuntimeError(f"lead {i} answered {response.status_code}: {response.text}")
@@ -366,6 +370,106 @@ def scenario_delivery(folder: Path, duration: int, *, matching: bool = False) ->
         "contact_reads": contact_reads,
         "upstream_429": int(after["rate_limited"]) - int(before["rate_limited"]),
         "max_upstream_rps": after["max_requests_per_second_any"],
+    }
+
+
+ACCOUNTS = ("default", "b", "c")
+
+
+def amogate_command(folder: Path, env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "amogate", *args],
+        env=env,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"amogate {' '.join(args[:2])} failed: {done.stderr}")
+    return done.stdout
+
+
+def scenario_accounts_delivery(folder: Path, duration: int) -> Result:
+    """3 accounts x BACKLOG leads, each account its own sandbox at RATE_LIMIT requests/s: one
+    `amogate worker` drains all three at once."""
+    del duration
+    with contextlib.ExitStack() as stack:
+        boxes = {
+            name: stack.enter_context(
+                SandboxServer(rate_limit=RATE_LIMIT, subdomain=f"bench-{name}", account_id=n + 1)
+            )
+            for n, name in enumerate(ACCOUNTS)
+        }
+        # Every lead has one phone: matching off, as in the delivery row without it.
+        env = gateway_env(folder, AMO_BASE_URL=boxes["default"].url, CONTACT_DEDUP="off")
+        for name in ACCOUNTS[1:]:
+            amogate_command(
+                folder,
+                env,
+                "accounts",
+                "add",
+                name,
+                "--domain",
+                f"{name}.amocrm.ru",
+                "--base-url",
+                boxes[name].url,
+            )
+        keys = {
+            name: amogate_command(
+                folder, env, "keys", "create", f"bench-{name}", "--account", name
+            ).splitlines()[-1]
+            for name in ACCOUNTS
+        }
+        with gateway(
+            folder, boxes["default"], "--no-worker", LEAD_SYNC_TIMEOUT="0", CONTACT_DEDUP="off"
+        ) as gw:
+            for name in ACCOUNTS:
+                connect(gw.url, boxes[name].url, name)
+
+            async def backlog() -> None:
+                await asyncio.gather(
+                    *(post_backlog(gw.url, BACKLOG, 16, keys[name]) for name in ACCOUNTS)
+                )
+
+            asyncio.run(backlog())
+        before = {n: httpx.get(f"{b.url}/_sandbox/stats").json() for n, b in boxes.items()}
+        worker = start_amogate(folder, "worker", env=env, log="worker.log")
+        started = time.perf_counter()
+        first_call: float | None = None
+        total = BACKLOG * len(ACCOUNTS)
+        try:
+            while first_call is None:
+                for name, box in boxes.items():
+                    now = httpx.get(f"{box.url}/_sandbox/stats").json()["requests_total"]
+                    if now > before[name]["requests_total"]:
+                        first_call = time.perf_counter()
+                if worker.popen.poll() is not None:
+                    raise RuntimeError("worker exited")
+                time.sleep(0.01)
+            while delivery_counts(folder).get("delivered", 0) < total:
+                if worker.popen.poll() is not None:
+                    raise RuntimeError("worker exited")
+                if time.perf_counter() - started > 600:
+                    raise TimeoutError(f"backlog not drained: {delivery_counts(folder)}")
+                time.sleep(0.05)
+            elapsed = time.perf_counter() - first_call
+        finally:
+            worker.stop()
+        after = {n: httpx.get(f"{b.url}/_sandbox/stats").json() for n, b in boxes.items()}
+    per_lead = 1 / BATCH + 1 / BATCH
+    single_bound = RATE_LIMIT / per_lead
+    leads_per_s = total / elapsed
+    return {
+        "drain_s": elapsed,
+        "leads_per_s": leads_per_s,
+        "bound_3x_single_leads_per_s": len(ACCOUNTS) * single_bound,
+        "ratio_to_3x_single_bound": leads_per_s / (len(ACCOUNTS) * single_bound),
+        "upstream_429": sum(
+            int(after[n]["rate_limited"]) - int(before[n]["rate_limited"]) for n in ACCOUNTS
+        ),
+        "max_upstream_rps": max(a["max_requests_per_second_any"] for a in after.values()),
     }
 
 
@@ -476,6 +580,7 @@ SCENARIOS: dict[str, Callable[[Path, int], Result]] = {
     "delivery_matching": lambda folder, duration: scenario_delivery(
         folder, duration, matching=True
     ),
+    "accounts_delivery": scenario_accounts_delivery,
     "reads": scenario_reads,
     "health": scenario_health,
     "startup": scenario_startup,
@@ -491,6 +596,7 @@ TARGETS = {
     ("delivery", "upstream_429"): ("<=", 0),
     ("delivery_matching", "drain_ratio_to_delivery"): ("<=", 2),
     ("delivery_matching", "upstream_429"): ("<=", 0),
+    ("accounts_delivery", "upstream_429"): ("<=", 0),
     ("reads", "rps"): (">=", 3000),
     ("startup", "seconds"): ("<=", 3),
     ("shared_budget", "ratio_to_budget"): (">=", 0.7),

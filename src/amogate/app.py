@@ -1,7 +1,8 @@
 """`create_app(settings)`: the FastAPI application, built without import-time side effects.
 
-The lifespan owns the database engine (and, as they are added, the amoCRM client and the
-delivery worker); nothing is created until the app starts.
+The lifespan runs the gateway (`amogate.runtime.Gateway`: database, accounts, workers) for
+as long as the app runs; nothing is created until the app starts. Routes reach it through the
+typed state (`amogate.app_state`, `api/deps.py`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from fastapi import FastAPI
 
 from amogate import __version__
 from amogate.access.admin import AdminAccess
-from amogate.api import diagnostics, forms, health, info, leads, oauth, ready
+from amogate.access.keys import ApiKeyAuthenticator
+from amogate.api import diagnostics, forms, health, info, leads, oauth, ready, webhooks
 from amogate.api import metrics as metrics_api
-from amogate.api.auth import ApiKeyAuthenticator, KeyOriginsCORSMiddleware
+from amogate.api.auth import KeyOriginsCORSMiddleware
 from amogate.api.docs import install_docs
 from amogate.api.errors import install_error_handlers
 from amogate.api.middleware import (
@@ -28,15 +30,16 @@ from amogate.api.middleware import (
     RequestIdMiddleware,
     TrailingSlashMiddleware,
 )
-from amogate.connection.service import AmoConnection
-from amogate.info.source import info_cache_for
+from amogate.app_state import AppState, state_of
+from amogate.app_state import install as install_state
 from amogate.metrics import GatewayMetrics, MetricsMiddleware
+from amogate.runtime import Gateway
 from amogate.settings import Settings
-from amogate.storage import migrate
 from amogate.storage.db import Database
+from amogate.web import accounts as admin_accounts
 from amogate.web import forms as admin_forms
+from amogate.web import webhooks as admin_webhooks
 from amogate.web.routes import install as install_admin
-from amogate.worker.worker import LeadDelivery, start_lead_delivery
 
 log = structlog.get_logger("amogate.app")
 
@@ -68,24 +71,26 @@ def create_app(
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else ""
     admin_access = AdminAccess(admin_password or None)
 
+    state = AppState(
+        settings=settings,
+        authenticator=ApiKeyAuthenticator(settings.api_key.get_secret_value()),
+        metrics=gateway_metrics,
+        admin_access=admin_access,
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = database or Database(settings.database_url, synchronous=settings.sqlite_synchronous)
-        app.state.database = db
-        amo: AmoConnection | None = None
-        lead_delivery: LeadDelivery | None = None
-        try:
-            if db.is_sqlite:
-                await migrate.upgrade(db)
-            await admin_access.start(db)
-            if settings.amo_configured:
-                amo = AmoConnection.create(
-                    settings, db, transport=amo_transport, on_call=gateway_metrics.observe_amo_call
-                )
-                await amo.start(keeper=background)
-            app.state.amo = amo
-            app.state.info = info_cache_for(amo)
-            lead_delivery = start_lead_delivery(app, settings, db, amo, background=background)
+        async with Gateway.start(
+            settings,
+            database=database,
+            transport=amo_transport,
+            on_call=gateway_metrics.observe_amo_call,
+            keeper=background,
+            worker=background and state.run_worker,
+            relay_metrics=gateway_metrics.relay,
+        ) as gateway:
+            await admin_access.start(gateway.database)
+            state.gateway = gateway
             # Everything built so far lives as long as the process: keep it out of the garbage
             # collector's scans, which otherwise stall requests under load.
             gc.collect()
@@ -93,15 +98,16 @@ def create_app(
             # Fewer, larger young-generation collections: a request allocates thousands of
             # short-lived objects, and the default threshold (700) collects many times each.
             gc.set_threshold(20_000, 20, 20)
-            log.info("gateway.started", version=__version__, amo=settings.amo_api_base or None)
-            yield
-        finally:
-            if lead_delivery is not None:
-                await lead_delivery.stop()
-            if amo is not None:
-                await amo.stop()
-            if database is None:
-                await db.dispose()
+            log.info(
+                "gateway.started",
+                version=__version__,
+                amo=settings.amo_api_base or None,
+                accounts=sorted(gateway.accounts),
+            )
+            try:
+                yield
+            finally:
+                state.gateway = None
 
     app = FastAPI(
         title="amogate",
@@ -113,12 +119,7 @@ def create_app(
         redoc_url=None,
     )
     app.router.redirect_slashes = False  # TrailingSlashMiddleware makes both one route
-    app.state.settings = settings
-    app.state.authenticator = ApiKeyAuthenticator(settings.api_key.get_secret_value())
-    app.state.lead_intake = None
-    app.state.amo = None
-    app.state.metrics = gateway_metrics
-    app.state.admin_access = admin_access
+    install_state(app, state)
 
     install_error_handlers(app)
     install_docs(app)
@@ -128,8 +129,11 @@ def create_app(
     app.include_router(oauth.router)
     app.include_router(diagnostics.router)
     app.include_router(info.router)
+    app.include_router(webhooks.router)
     install_admin(app, admin_access)
+    app.include_router(admin_accounts.router)
     app.include_router(admin_forms.router)
+    app.include_router(admin_webhooks.router)
     app.include_router(ready.router)
     app.include_router(metrics_api.router)
 
@@ -174,7 +178,7 @@ def create_app_from_environment() -> FastAPI:
         error_log_max_bytes=settings.error_log_max_bytes,
     )
     app = create_app(settings)
-    app.state.run_worker = os.environ.get("AMOGATE_RUN_WORKER", "1") != "0"
+    state_of(app).run_worker = os.environ.get("AMOGATE_RUN_WORKER", "1") != "0"
     return app
 
 

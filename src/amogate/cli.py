@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from amogate import __version__
-from amogate.commands import auth, check, deliveries, forms, keys, worker
+from amogate.commands import accounts, auth, check, deliveries, forms, keys, webhooks, worker
 from amogate.commands.ports import port_problem
 from amogate.commands.startup import (
     EnvFileOption,
@@ -37,7 +37,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(auth.app, name="auth")
+app.add_typer(accounts.app, name="accounts")
 app.add_typer(forms.app, name="forms")
+app.add_typer(webhooks.app, name="webhooks")
 app.command("worker")(worker.run_worker)
 app.command("check")(check.check)
 
@@ -86,6 +88,7 @@ def serve(
     import uvicorn
 
     from amogate.app import create_app
+    from amogate.app_state import state_of
     from amogate.logging import configure_logging
     from amogate.storage import migrate
     from amogate.storage.db import Database
@@ -141,7 +144,7 @@ def serve(
         uvicorn.run(APP_FACTORY, factory=True, workers=processes, **options)
         return
     application = create_app(settings)
-    application.state.run_worker = not no_worker
+    state_of(application).run_worker = not no_worker
     uvicorn.run(application, **options)
 
 
@@ -209,6 +212,28 @@ def sandbox(
         int | None,
         typer.Option(metavar="ID", help="The account's id (another id: another account)."),
     ] = None,
+    webhook_timeout_s: Annotated[
+        float,
+        typer.Option(metavar="SECONDS", min=0.001, help="How long a webhook waits (amoCRM: 2)."),
+    ] = 2.0,
+    webhook_retry_factor: Annotated[
+        float,
+        typer.Option(
+            metavar="X", min=0.000001, help="Scale amoCRM's webhook retry delays (0.001: faster)."
+        ),
+    ] = 1.0,
+    webhook_disable_failures: Annotated[
+        int,
+        typer.Option(
+            metavar="N", min=0, help="Disable a webhook after more than N failures (amoCRM: 100)."
+        ),
+    ] = 100,
+    webhook_disable_window_s: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS", min=0.001, help="...within this many seconds (amoCRM: 7200)."
+        ),
+    ] = 7200.0,
 ) -> None:
     """Run the built-in amoCRM sandbox (an emulator of amoCRM API v4 and OAuth2)."""
     from amogate.amocrm.sandbox.config import DEFAULT_ACCOUNT_ID, SandboxConfig
@@ -227,6 +252,10 @@ def sandbox(
         rate_limit=rate_limit,
         public_url=f"http://{public_host}:{port}",
         account_id=account_id or DEFAULT_ACCOUNT_ID,
+        webhook_timeout_s=webhook_timeout_s,
+        webhook_retry_factor=webhook_retry_factor,
+        webhook_disable_failures=webhook_disable_failures,
+        webhook_disable_window_s=webhook_disable_window_s,
     )
     typer.echo(
         f"amoCRM sandbox on http://{public_host}:{port} (client id {client_id}, "

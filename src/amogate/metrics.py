@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from amogate.relay.metrics import RelayMetrics
 from amogate.storage import accounts, delivery_views
 from amogate.storage import budget as budget_store
 from amogate.storage import deliveries as deliveries_store
@@ -44,14 +45,22 @@ access_log = structlog.get_logger("amogate.access")
 
 
 @dataclass
+class AccountSnapshot:
+    """One amoCRM account's part of the snapshot (the `account` label)."""
+
+    queue_depth: int = 0
+    total_429: int = 0
+    total_403: int = 0
+    token_expires_at: float | None = None
+    connection_state: str | None = None
+
+
+@dataclass
 class Snapshot:
     database_up: bool = False
     deliveries: dict[str, int] = field(default_factory=dict)
     oldest_pending_age_s: float = 0.0
-    total_429: int | None = None
-    total_403: int | None = None
-    token_expires_at: float | None = None
-    connection_state: str | None = None
+    accounts: dict[str, AccountSnapshot] = field(default_factory=dict)
 
 
 class _SnapshotCollector(Collector):
@@ -86,32 +95,39 @@ class _SnapshotCollector(Collector):
             "Age of the oldest lead not yet delivered (0 when none)",
             value=s.oldest_pending_age_s,
         )
-        if s.total_429 is not None and s.total_403 is not None:
-            yield CounterMetricFamily(
-                "amogate_amocrm_rate_limited",
-                "429 answers from amoCRM (all instances)",
-                value=s.total_429,
-            )
-            yield CounterMetricFamily(
-                "amogate_amocrm_blocked",
-                "403 answers from amoCRM (all instances)",
-                value=s.total_403,
-            )
-        if s.token_expires_at is not None:
-            yield GaugeMetricFamily(
-                "amogate_amocrm_token_expiry_timestamp_seconds",
-                "When the amoCRM access token expires (unix time)",
-                value=s.token_expires_at,
-            )
+        depth = GaugeMetricFamily(
+            "amogate_account_queue_depth",
+            "Leads not yet delivered, per amoCRM account",
+            labels=["account"],
+        )
+        limited = CounterMetricFamily(
+            "amogate_amocrm_rate_limited",
+            "429 answers from amoCRM (all instances)",
+            labels=["account"],
+        )
+        blocked = CounterMetricFamily(
+            "amogate_amocrm_blocked", "403 answers from amoCRM (all instances)", labels=["account"]
+        )
+        expiry = GaugeMetricFamily(
+            "amogate_amocrm_token_expiry_timestamp_seconds",
+            "When the amoCRM access token expires (unix time)",
+            labels=["account"],
+        )
         states = GaugeMetricFamily(
             "amogate_amocrm_connection_state",
             "1 for the amoCRM connection's current state",
-            labels=["state"],
+            labels=["account", "state"],
         )
-        current = s.connection_state or accounts.NOT_AUTHORIZED
-        for state in sorted({*CONNECTION_STATES, current}):
-            states.add_metric([state], 1 if state == current else 0)
-        yield states
+        for name, account in sorted(s.accounts.items()):
+            depth.add_metric([name], account.queue_depth)
+            limited.add_metric([name], account.total_429)
+            blocked.add_metric([name], account.total_403)
+            if account.token_expires_at is not None:
+                expiry.add_metric([name], account.token_expires_at)
+            current = account.connection_state or accounts.NOT_AUTHORIZED
+            for state in sorted({*CONNECTION_STATES, current}):
+                states.add_metric([name, state], 1 if state == current else 0)
+        yield from (depth, limited, blocked, expiry, states)
 
 
 class GatewayMetrics:
@@ -133,18 +149,19 @@ class GatewayMetrics:
         )
         self.amo_calls = Counter(
             "amogate_amocrm_requests",
-            "Calls to amoCRM by endpoint template and status ('error': no answer)",
-            ["endpoint", "status"],
+            "Calls to amoCRM by account, endpoint template and status ('error': no answer)",
+            ["account", "endpoint", "status"],
             registry=self.registry,
         )
         self.amo_duration = Histogram(
             "amogate_amocrm_request_duration_seconds",
-            "amoCRM call latency by endpoint template",
-            ["endpoint"],
+            "amoCRM call latency by account and endpoint template",
+            ["account", "endpoint"],
             registry=self.registry,
         )
         self._snapshot = _SnapshotCollector()
         self.registry.register(self._snapshot)
+        self.relay = RelayMetrics(self.registry)
         self._snapshot_at = -math.inf  # monotonic time of the last database read
         self._snapshot_lock = asyncio.Lock()
         self.snapshot_reads = 0  # database reads made for scrapes (tests, diagnostics)
@@ -153,15 +170,17 @@ class GatewayMetrics:
         self.http_requests.labels(route, method, str(status)).inc()
         self.http_duration.labels(route, method).observe(seconds)
 
-    def observe_amo_call(self, endpoint: str, status: int | None, seconds: float) -> None:
-        """The `AmoClient.on_call` hook."""
-        self.amo_calls.labels(endpoint, "error" if status is None else str(status)).inc()
-        self.amo_duration.labels(endpoint).observe(seconds)
+    def observe_amo_call(
+        self, account: str, endpoint: str, status: int | None, seconds: float
+    ) -> None:
+        """The `AmoClient.on_call` hook, with the account the call was made for."""
+        self.amo_calls.labels(account, endpoint, "error" if status is None else str(status)).inc()
+        self.amo_duration.labels(account, endpoint).observe(seconds)
 
     async def refresh(
         self,
         database: object,
-        account_key: str = accounts.DEFAULT_ACCOUNT,
+        account_keys: Iterable[str] = (accounts.DEFAULT_ACCOUNT,),
         *,
         max_age: float = 0.0,
     ) -> None:
@@ -170,10 +189,10 @@ class GatewayMetrics:
         async with self._snapshot_lock:
             if time.monotonic() - self._snapshot_at < max_age:
                 return
-            await self._read_snapshot(database, account_key)
+            await self._read_snapshot(database, list(account_keys))
             self._snapshot_at = time.monotonic()
 
-    async def _read_snapshot(self, database: object, account_key: str) -> None:
+    async def _read_snapshot(self, database: object, account_keys: list[str]) -> None:
         from amogate.storage.db import Database
 
         self.snapshot_reads += 1
@@ -183,9 +202,24 @@ class GatewayMetrics:
                 async with database.read() as conn:
                     snapshot.deliveries = await delivery_views.counts(conn)
                     oldest = await delivery_views.oldest_undelivered(conn)
-                    budget = await budget_store.read(conn, account_key)
-                    account = await accounts.get(conn, account_key)
+                    per_account = await deliveries_store.count_by_account(conn)
+                    for key in account_keys:
+                        budget = await budget_store.read(conn, key)
+                        account = await accounts.get(conn, key)
+                        snapshot.accounts[key] = AccountSnapshot(
+                            queue_depth=sum(
+                                per_account.get(key, {}).get(state, 0) for state in PENDING_STATES
+                            ),
+                            total_429=int(budget.total_429) if budget else 0,
+                            total_403=int(budget.total_403) if budget else 0,
+                            token_expires_at=account.access_expires_at.timestamp()
+                            if account is not None and account.access_expires_at is not None
+                            else None,
+                            connection_state=account.state if account is not None else None,
+                        )
+                    await self.relay.read(conn)
             except Exception:
+                self.relay.clear()
                 snapshot.database_up = False
             else:
                 snapshot.database_up = True
@@ -193,12 +227,6 @@ class GatewayMetrics:
                     snapshot.oldest_pending_age_s = max(
                         0.0, (datetime.now(UTC) - oldest).total_seconds()
                     )
-                snapshot.total_429 = int(budget.total_429) if budget else 0
-                snapshot.total_403 = int(budget.total_403) if budget else 0
-                if account is not None:
-                    snapshot.connection_state = account.state
-                    if account.access_expires_at is not None:
-                        snapshot.token_expires_at = account.access_expires_at.timestamp()
         self._snapshot.snapshot = snapshot
 
     def render(self) -> bytes:

@@ -92,6 +92,23 @@ class Settings(BaseSettings):
     # --rate-per-minute` overrides it per form), and the captcha verifier's address (tests).
     form_rate_per_minute: int = Field(default=10, ge=1)
     captcha_verify_url: str = ""
+    # The webhook relay (docs/webhooks.md): where amoCRM reaches this gateway (for
+    # `amogate webhooks connect`), and how events are sent on to subscribers.
+    public_url: str = ""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=4, ge=1, le=100)
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_max_age_hours: float = Field(default=72.0, gt=0)
+    webhook_check_interval_seconds: float = Field(default=300.0, gt=0)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("PUBLIC_URL must start with http:// or https://")
+        return value
 
     @field_validator("api_key")
     @classmethod

@@ -6,7 +6,7 @@ import hmac
 
 import pytest
 
-from amogate.api import auth
+from amogate.access import keys as auth
 from amogate.errors import AuthenticationFailed, Forbidden
 
 

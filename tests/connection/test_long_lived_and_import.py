@@ -22,7 +22,7 @@ from amogate.connection.tokens import NotConnected
 from amogate.settings import Settings
 from amogate.storage import accounts
 from tests.connection.support import oauth_stats
-from tests.support.gateway import SANDBOX_URL, connected_gateway, sandbox_settings
+from tests.support.gateway import SANDBOX_URL, connected_gateway, running_amo, sandbox_settings
 
 MONTH_S = 30 * 86400
 
@@ -214,8 +214,9 @@ async def test_export_writes_the_original_format_that_the_import_reads_back(
             background=False,
         )
         async with app.router.lifespan_context(app):
-            imported = await app.state.amo.tokens.status()
-            account = await (await app.state.amo.client()).get_account()
+            imported = await running_amo(app).tokens.status()
+            account = await (await running_amo(app).client()).get_account()
+    assert imported is not None
     assert imported.refresh_token == row.refresh_token
     assert account["id"]
 

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from amogate.amocrm.errors import AmoAuthError, AmoTransientError
+from amogate.app_state import state_of
 from amogate.connection.service import AmoConnection
 from amogate.settings import Settings
 from amogate.storage import accounts
@@ -229,7 +230,7 @@ async def test_two_processes_refreshing_at_once_on_postgresql_present_one_refres
             if trigger == "401":
                 calls = [m.tokens.refresh_after_401(old) for m in (h.amo, other)]
             else:  # both find the token about to expire
-                async with h.app.state.database.transaction() as conn:
+                async with state_of(h.app).running().database.transaction() as conn:
                     await conn.execute(
                         update(amo_accounts).values(access_expires_at=datetime.now(UTC))
                     )

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 from amogate.amocrm.sandbox.runner import SandboxServer
+from amogate.app_state import state_of
 from amogate.contacts.index import MAX_PAGES, ContactIndex
-from amogate.leads.fields import AppFields
 from amogate.storage import deliveries as store
 from amogate.worker.deliver import Deliverer
 from amogate.worker.worker import deliverer_from
@@ -25,7 +25,7 @@ def worker(h: Harness, lookup: str = "index", **overrides: Any) -> Deliverer:
     """A delivery worker as `amogate worker` builds it. `lookup="search"`: contacts are found
     by amoCRM's `query` search, as for an account too large to index."""
     made = deliverer_from(
-        h.app.state.settings, h.app.state.database, h.amo, AppFields(h.app.state), None
+        state_of(h.app).settings, state_of(h.app).running().database, h.amo, h.info, None
     )
     if made.contacts is not None:
         # every batch sees the contacts made a moment ago; max_pages=0: never indexed
@@ -48,7 +48,7 @@ async def drain(h: Harness, *workers: Deliverer) -> None:
     try:
         for _ in range(50):
             await asyncio.gather(*(w.run_once() for w in workers))
-            async with h.app.state.database.read() as conn:
+            async with state_of(h.app).running().database.read() as conn:
                 counts = await store.count_by_status(conn)
             if counts.get(store.QUEUED, 0) + counts.get(store.RETRYING, 0) == 0:
                 return

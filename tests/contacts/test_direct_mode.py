@@ -9,9 +9,10 @@ from typing import Any
 
 from amogate.amocrm.sandbox.runner import SandboxServer
 from amogate.amocrm.sandbox.seed import MAIN_PIPELINE_ID
+from amogate.app_state import state_of
 from amogate.leads import direct
 from amogate.leads.complex_item import complex_item
-from amogate.leads.fields import AppFields, account_fields
+from amogate.leads.fields import account_fields
 from amogate.leads.mapping import AccountFields
 from amogate.settings import Settings
 from amogate.storage import deliveries as store
@@ -111,14 +112,14 @@ async def test_a_direct_lead_sent_before_a_crash_is_found_and_not_created_twice(
         [delivery_id] = await queue(h, [direct_lead()], api_headers)
         # A worker claims the lead, sends it, and dies before it can record the answer.
         now = utcnow()
-        async with h.app.state.database.transaction() as conn:
+        async with state_of(h.app).running().database.transaction() as conn:
             [row] = await store.claim_due(
                 conn, owner="crashed", now=now, lease_until=now + timedelta(seconds=60), limit=5
             )
             await store.mark_sending_form(conn, [row.id], owner="crashed", now=now)
         client = await h.amo.client()
         field = await direct.delivery_field(client)
-        known = await account_fields(AppFields(h.app.state))
+        known = await account_fields(h.info)
         fields = AccountFields([*known.lead, field], known.contact)
         item = complex_item(
             row.payload, fields, delivery_id=row.id, created_at=int(row.created_at.timestamp())

@@ -14,7 +14,7 @@ from amogate.info.cache import InfoCache
 from amogate.info.source import AmoInfoSource
 from amogate.settings import Settings
 from tests.info.fakes import FakeClock
-from tests.support.gateway import Harness, connected_gateway
+from tests.support.gateway import Harness, connected_gateway, running_info
 
 REFRESH_INTERVAL = 10.0  # INFO_REFRESH_MIN_INTERVAL's default
 TTL = 300.0
@@ -48,7 +48,7 @@ async def h(settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
 
 
 def info_cache(h: Harness) -> InfoCache:
-    cache = h.app.state.info
+    cache = running_info(h.app)
     assert isinstance(cache, InfoCache)
     return cache
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from amogate.app_state import state_of
 from amogate.settings import Settings
 from tests.leads.helpers import (
     URL,
@@ -191,7 +192,7 @@ async def note_text_of(h: Any, lead_id: int) -> str:
 async def _deliveries(h: Any, headers: dict[str, str]) -> list[dict[str, Any]]:
     from amogate.storage import deliveries as store
 
-    async with h.app.state.database.read() as conn:
+    async with state_of(h.app).running().database.read() as conn:
         rows = await store.list_deliveries(conn)
     return [await delivery(h, row.id, headers) for row in rows]
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from amogate.app_state import state_of
 from amogate.settings import Settings
 from amogate.storage.tables import metadata
 from tests.leads.helpers import JSON, URL, lead_fields, simple_lead, unsorted_items
@@ -88,9 +89,11 @@ CASES: dict[str, Refused] = {
 
 
 async def _row_counts(h: Harness) -> dict[str, int]:
-    async with h.app.state.database.read() as conn:
+    async with state_of(h.app).running().database.read() as conn:
         return {
-            table.name: int((await conn.execute(select(func.count()).select_from(table))).scalar())
+            table.name: int(
+                (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+            )
             for table in metadata.sorted_tables
         }
 

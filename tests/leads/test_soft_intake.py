@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 
+from amogate.app_state import state_of
 from amogate.leads.reading import NOT_AN_OBJECT_BODY
 from amogate.leads.schemas import (
     CONTACT_FIELD_REQUIRED,
@@ -313,7 +314,7 @@ async def test_a_fatal_mistake_is_a_422_with_the_original_text_and_stores_nothin
         status, answer = await post(h, body, api_headers)
         assert status == 422
         assert answer == {"success": False, "error": "Validation failed", "details": details}
-        async with h.app.state.database.read() as conn:
+        async with state_of(h.app).running().database.read() as conn:
             assert await store.list_deliveries(conn) == []
         assert await unsorted_items(h) == []
 

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 import httpx
 from fastapi import FastAPI
 
-from amogate.api.auth import ApiKeyAuthenticator, key_digest
+from amogate.access.keys import ApiKeyAuthenticator, key_digest
 from amogate.app import create_app
+from amogate.app_state import state_of
 from amogate.settings import Settings
 from amogate.storage import api_keys, migrate
 from amogate.storage.db import Database
@@ -95,7 +96,7 @@ async def instances(
         for _ in range(count):
             app: FastAPI = create_app(settings, background=False)
             if clock is not None:
-                app.state.authenticator = ApiKeyAuthenticator(
+                state_of(app).authenticator = ApiKeyAuthenticator(
                     settings.api_key.get_secret_value(), clock=clock
                 )
             await stack.enter_async_context(app.router.lifespan_context(app))

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from amogate.amocrm.errors import AmoAuthError
+from amogate.app_state import state_of
 from amogate.logging import configure_logging
 from amogate.settings import Settings
 from amogate.storage import deliveries as store
@@ -55,7 +56,7 @@ async def test_a_failed_delivery_is_one_error_line_naming_it(
         await h.fault("400", 60, path_prefix="/api/v4/leads/unsorted/forms")
         refused = await h.gateway.post(URL, json=simple_lead(2), headers=api_headers)
         assert refused.status_code == 422
-        async with h.app.state.database.read() as conn:
+        async with state_of(h.app).running().database.read() as conn:
             [failed] = await store.list_deliveries(conn, status=store.FAILED)
     [line] = lines(error_log)
     assert line["level"] == "error"

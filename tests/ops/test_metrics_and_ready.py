@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import insert, update
 
 from amogate.amocrm.errors import AmoRateLimitedError
+from amogate.app_state import state_of
 from amogate.settings import Settings
 from amogate.storage import accounts
 from amogate.storage.db import Database
@@ -57,7 +58,7 @@ async def test_metrics_show_requests_amocrm_calls_deliveries_and_the_token_after
 ) -> None:
     now = datetime.now(UTC)
     async with connected_gateway(settings) as h:
-        db = h.app.state.database
+        db = state_of(h.app).running().database
         await add_delivery(db, "queued", now - timedelta(minutes=5))
         await add_delivery(db, "retrying", now - timedelta(minutes=1))
         await add_delivery(db, "delivered", now - timedelta(hours=1))
@@ -119,33 +120,52 @@ async def test_metrics_show_requests_amocrm_calls_deliveries_and_the_token_after
         == 1
     )
     assert (
-        sample(text, "amogate_amocrm_requests_total", endpoint="/api/v4/account", status="200") or 0
+        sample(
+            text,
+            "amogate_amocrm_requests_total",
+            account="default",
+            endpoint="/api/v4/account",
+            status="200",
+        )
+        or 0
     ) >= 1
     assert (
         sample(
             text,
             "amogate_amocrm_requests_total",
+            account="default",
             endpoint="/api/v4/leads/pipelines",
             status="429",
         )
         or 0
     ) >= 1
-    assert (sample(text, "amogate_amocrm_rate_limited_total") or 0) >= 1
-    assert sample(text, "amogate_amocrm_blocked_total") == 0
+    assert (sample(text, "amogate_amocrm_rate_limited_total", account="default") or 0) >= 1
+    assert sample(text, "amogate_amocrm_blocked_total", account="default") == 0
     assert sample(text, "amogate_deliveries", state="queued") == 1
     assert sample(text, "amogate_deliveries", state="retrying") == 1
     assert sample(text, "amogate_deliveries", state="delivered") == 1
     assert sample(text, "amogate_deliveries", state="failed") == 0
     assert sample(text, "amogate_queue_depth") == 2
+    assert sample(text, "amogate_account_queue_depth", account="default") == 2
     age = sample(text, "amogate_oldest_undelivered_lead_age_seconds")
     assert age is not None
     assert 299 <= age < 400
     assert (
-        sample(text, "amogate_amocrm_token_expiry_timestamp_seconds")
+        sample(text, "amogate_amocrm_token_expiry_timestamp_seconds", account="default")
         == row.access_expires_at.timestamp()
     )
-    assert sample(text, "amogate_amocrm_connection_state", state="connected") == 1
-    assert sample(text, "amogate_amocrm_connection_state", state="needs_reauthorization") == 0
+    assert (
+        sample(text, "amogate_amocrm_connection_state", account="default", state="connected") == 1
+    )
+    assert (
+        sample(
+            text,
+            "amogate_amocrm_connection_state",
+            account="default",
+            state="needs_reauthorization",
+        )
+        == 0
+    )
 
 
 async def test_two_apps_in_one_process_keep_separate_metrics(
@@ -197,9 +217,9 @@ async def test_scrapes_read_the_database_at_most_every_few_seconds(
     settings: Settings, api_headers: dict[str, str]
 ) -> None:
     async with connected_gateway(settings) as h:
-        await add_delivery(h.app.state.database, "queued", datetime.now(UTC))
+        await add_delivery(state_of(h.app).running().database, "queued", datetime.now(UTC))
         scrapes = [await h.gateway.get("/metrics", headers=api_headers) for _ in range(20)]
-        collected = h.app.state.metrics
+        collected = state_of(h.app).metrics
     assert {s.status_code for s in scrapes} == {200}
     assert collected.snapshot_reads == 1
     assert all(sample(s.text, "amogate_queue_depth") == 1 for s in scrapes)
@@ -207,7 +227,7 @@ async def test_scrapes_read_the_database_at_most_every_few_seconds(
 
 async def test_ready_is_200_when_database_token_and_queue_are_fine(settings: Settings) -> None:
     async with connected_gateway(settings) as h:
-        await add_delivery(h.app.state.database, "queued", datetime.now(UTC))
+        await add_delivery(state_of(h.app).running().database, "queued", datetime.now(UTC))
         response = await h.gateway.get("/health/ready")
     assert response.status_code == 200
     assert response.json() == {
@@ -221,7 +241,7 @@ async def test_ready_is_503_with_the_reasons_when_the_queue_is_stuck_and_reauth_
     settings: Settings,
 ) -> None:
     async with connected_gateway(settings, ready_max_queue_age=600) as h:
-        db = h.app.state.database
+        db = state_of(h.app).running().database
         await add_delivery(db, "retrying", datetime.now(UTC) - timedelta(minutes=20))
         async with db.transaction() as conn:
             await conn.execute(update(amo_accounts).values(state=accounts.NEEDS_REAUTHORIZATION))
@@ -242,7 +262,7 @@ async def test_ready_is_503_when_never_connected_or_the_long_lived_token_expired
     async with connected_gateway(settings, connect_account=False) as h:
         never = await h.gateway.get("/health/ready")
     async with connected_gateway(settings) as h:
-        async with h.app.state.database.transaction() as conn:
+        async with state_of(h.app).running().database.transaction() as conn:
             await conn.execute(
                 update(amo_accounts).values(
                     token_kind=accounts.LONG_LIVED,
@@ -259,12 +279,12 @@ async def test_ready_is_503_when_never_connected_or_the_long_lived_token_expired
 
 async def test_ready_is_503_when_the_database_does_not_answer(settings: Settings) -> None:
     async with connected_gateway(settings) as h:
-        working = h.app.state.database
-        h.app.state.database = Database("postgresql://nobody@127.0.0.1:1/none")
+        working = state_of(h.app).running().database
+        state_of(h.app).running().database = Database("postgresql://nobody@127.0.0.1:1/none")
         try:
             response = await h.gateway.get("/health/ready")
         finally:
-            await h.app.state.database.dispose()
-            h.app.state.database = working
+            await state_of(h.app).running().database.dispose()
+            state_of(h.app).running().database = working
     assert response.status_code == 503
     assert response.json()["details"]["database"].startswith("the database does not answer")

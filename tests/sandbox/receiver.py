@@ -78,7 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.status = 200
         self.script: deque[int] = deque()
         self.delay_s = 0.0
@@ -88,11 +88,15 @@ class Receiver:
         self.hold.set()
         self._lock = threading.Lock()
         self._received: list[Received] = []
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.owner = self
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:

@@ -19,8 +19,10 @@ from amogate.amocrm.sandbox.config import SandboxConfig
 from amogate.amocrm.sandbox.runner import SandboxServer
 from amogate.amocrm.sandbox.transport import SandboxTransport
 from amogate.app import create_app
+from amogate.app_state import state_of
 from amogate.connection import connect
 from amogate.connection.service import AmoConnection
+from amogate.info.cache import InfoCache
 from amogate.settings import Settings
 
 SANDBOX_URL = "http://sandbox.test"
@@ -36,6 +38,11 @@ class Harness:
     sandbox_app: Any
     sandbox: httpx.AsyncClient
     amo: AmoConnection
+
+    @property
+    def info(self) -> InfoCache:
+        """The `default` account's info cache."""
+        return running_info(self.app)
 
     async def fault(self, mode: str, duration_s: float = 60, **extra: Any) -> None:
         response = await self.sandbox.post(
@@ -59,6 +66,20 @@ class Harness:
         token = await self.amo.tokens.access_token()
         headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
         return await self.sandbox.request(method, path, headers=headers, **kwargs)
+
+
+def running_amo(app: FastAPI) -> AmoConnection:
+    """The `default` account's connection of a running app."""
+    account = state_of(app).running().default
+    assert account is not None
+    return account.amo
+
+
+def running_info(app: FastAPI) -> InfoCache:
+    """The `default` account's info cache of a running app."""
+    account = state_of(app).running().default
+    assert account is not None
+    return account.info
 
 
 def sandbox_settings(settings: Settings, **overrides: Any) -> Settings:
@@ -112,7 +133,7 @@ async def connected_gateway(
         ) as gateway,
         sandbox_client as sb,
     ):
-        amo = app.state.amo
+        amo = running_amo(app)
         assert isinstance(amo, AmoConnection)
         if connect_account:
             code = (

@@ -6,6 +6,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from amogate.app_state import state_of
 from amogate.storage import api_keys
 from amogate.storage.db import Database
 from tests.web.helpers import csrf_of, form_token, sign_in
@@ -20,7 +21,7 @@ FORMS = [
 
 
 async def _key_names(client: httpx.AsyncClient) -> list[str]:
-    database = client._transport.app.state.database  # type: ignore[attr-defined]
+    database = state_of(client._transport.app).running().database  # type: ignore[attr-defined]
     assert isinstance(database, Database)
     async with database.read() as conn:
         return [row.name for row in await api_keys.list_all(conn)]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from fastapi import FastAPI
 
+from amogate.app_state import state_of
 from amogate.storage import deliveries as store
 from amogate.storage.db import Database
 from amogate.web.masking import mask_email, mask_payload, mask_phone
@@ -15,7 +16,7 @@ DAY = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
 async def _store(app: FastAPI, n: int, *, lead: str, contact: str, at: datetime) -> None:
-    database = app.state.database
+    database = state_of(app).running().database
     assert isinstance(database, Database)
     async with database.transaction() as conn:
         await store.insert_delivery(

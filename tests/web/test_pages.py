@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from amogate.amocrm.sandbox.state import FIRST_IDS
+from amogate.app_state import state_of
 from amogate.settings import Settings
 from amogate.storage import deliveries as store
 from tests.support.gateway import Harness, connected_gateway
@@ -51,7 +52,7 @@ def lead(name: str, **extra: Any) -> dict[str, Any]:
 async def wait_for_status(h: Harness, delivery_id: str, wanted: str, within: float = 15) -> None:
     deadline = time.monotonic() + within
     while True:
-        async with h.app.state.database.read() as conn:
+        async with state_of(h.app).running().database.read() as conn:
             row = await store.get(conn, delivery_id)
         assert row is not None
         if row.status == wanted:
@@ -135,7 +136,7 @@ async def test_retry_all_failed_requeues_every_failed_delivery(
         for n in range(2):
             body = lead(f"Refused {n}")
             assert (await h.gateway.post(LEADS, json=body, headers=api_headers)).status_code == 422
-        async with h.app.state.database.read() as conn:
+        async with state_of(h.app).running().database.read() as conn:
             failed = [d.id for d in await store.list_deliveries(conn, status=store.FAILED)]
         assert len(failed) == 2
         token = await form_token(h.gateway, "/admin/deliveries")

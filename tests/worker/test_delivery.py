@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from amogate.amocrm.errors import AmoPermanentError, FieldError, ItemValidationErrors
+from amogate.app_state import state_of
 from amogate.leads import mapping
-from amogate.leads.fields import AppFields, account_fields
+from amogate.leads.fields import account_fields
 from amogate.settings import Settings
 from amogate.storage import deliveries as store
 from amogate.worker.deliver import Deliverer, utcnow
@@ -32,7 +33,7 @@ QUEUE_ONLY: dict[str, Any] = {"lead_sync_timeout": 0, "delivery_retry_base_secon
 
 def deliverer(h: Harness, **overrides: Any) -> Deliverer:
     worker = deliverer_from(
-        h.app.state.settings, h.app.state.database, h.amo, AppFields(h.app.state), None
+        state_of(h.app).settings, state_of(h.app).running().database, h.amo, h.info, None
     )
     for key, value in overrides.items():
         setattr(worker, key, value)
@@ -157,14 +158,14 @@ async def test_a_form_sent_before_a_crash_is_found_and_not_sent_again(
     async with connected_gateway(settings, **QUEUE_ONLY) as h:
         [delivery_id] = await queue(h, [simple_lead(1)], api_headers)
         # A worker claims the lead, sends it, and dies before it can record the answer.
-        database = h.app.state.database
+        database = state_of(h.app).running().database
         now = utcnow()
         async with database.transaction() as conn:
             [row] = await store.claim_due(
                 conn, owner="crashed", now=now, lease_until=now + timedelta(seconds=60), limit=5
             )
             await store.mark_sending_form(conn, [row.id], owner="crashed", now=now)
-        fields = await account_fields(AppFields(h.app.state))
+        fields = await account_fields(h.info)
         item = mapping.form_item(
             row.payload, fields, delivery_id=row.id, created_at=int(row.created_at.timestamp())
         ).item
@@ -192,7 +193,7 @@ async def test_an_unknown_outcome_with_nothing_in_amocrm_is_sent_again(
     async with connected_gateway(settings, **QUEUE_ONLY) as h:
         [delivery_id] = await queue(h, [simple_lead(1)], api_headers)
         now = utcnow()
-        async with h.app.state.database.transaction() as conn:
+        async with state_of(h.app).running().database.transaction() as conn:
             [row] = await store.claim_due(
                 conn, owner="crashed", now=now, lease_until=now + timedelta(seconds=60), limit=5
             )
@@ -270,7 +271,7 @@ async def test_the_same_idempotency_key_replays_the_first_answer(
             "details": {"Idempotency-Key": "Use a new key for a different request"},
         }
         # One delivery row, already delivered: nothing else can reach amoCRM later.
-        async with h.app.state.database.read() as conn:
+        async with state_of(h.app).running().database.read() as conn:
             assert [d.status for d in await store.list_deliveries(conn)] == [store.DELIVERED]
         assert len(await unsorted_items(h)) == 1
         assert len(await all_leads(h)) == 1
@@ -298,7 +299,7 @@ async def test_a_repeat_while_the_first_request_still_waits_answers_from_the_sam
         await h.fault("slow", 30, path_prefix="/api/v4/leads/unsorted", delay_s=1.0)
         headers = {**api_headers, "Idempotency-Key": "order-7"}
         first = asyncio.create_task(h.gateway.post(URL, json=simple_lead(1), headers=headers))
-        database = h.app.state.database
+        database = state_of(h.app).running().database
         for _ in range(200):  # until the first request's lead is stored (it is now waiting)
             async with database.read() as conn:
                 if await store.list_deliveries(conn):
@@ -327,7 +328,7 @@ async def test_concurrent_repeats_of_one_idempotency_key_make_one_delivery(
         )
         ids = {r.json()["data"]["delivery_id"] for r in [first, *concurrent]}
         assert len(ids) == 1
-        async with h.app.state.database.read() as conn:
+        async with state_of(h.app).running().database.read() as conn:
             assert len(await store.list_deliveries(conn)) == 1
 
 

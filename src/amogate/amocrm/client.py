@@ -346,6 +346,23 @@ class AmoClient:
             params=[("limit", "250")],
         )
 
+    # --- webhooks ----------------------------------------------------------------------------
+
+    async def subscribe_webhook(self, destination: str, settings: Sequence[str]) -> JSON:
+        """Register (or save again, which re-enables) a webhook; amoCRM's webhook object."""
+        path = "/api/v4/webhooks"
+        body = await self._post(
+            path, {"destination": destination, "settings": list(settings)}, endpoint=path
+        )
+        return body or {}
+
+    async def list_webhooks(self, destination: str | None = None) -> list[JSON]:
+        """The account's webhooks (with `disabled`), only `destination`'s when given."""
+        path = "/api/v4/webhooks"
+        params: Params = [("filter[destination]", destination)] if destination else []
+        page, _ = await self._get_page(path, endpoint=path, key="webhooks", params=params or None)
+        return page
+
     # --- the one request path ----------------------------------------------------------------
 
     async def _get_object(self, url: str, endpoint: str, params: Params | None = None) -> JSON:

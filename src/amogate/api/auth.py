@@ -11,30 +11,28 @@ limits are counted in the shared `rate_counters` table, so they hold across inst
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 import time
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Sequence
 
 import structlog
 from fastapi import Request
+from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from amogate.access.keys import (
+    ACCOUNT_HEADER,
+    Principal,
+)
 from amogate.api import envelope
-from amogate.errors import AuthenticationFailed, Forbidden, RateLimited
-from amogate.storage import api_keys, rate_counters
-from amogate.storage.db import Database
+from amogate.app_state import state_of
+from amogate.storage import api_keys
 
 log = structlog.get_logger("amogate.auth")
 
-SCOPES = ("leads:write", "info:read", "deliveries:read", "admin")
-ADMIN_KEY_ID = "admin"
 RATE_WINDOW_S = 60
 
 # The scope each /api/v1 route family needs, checked for every route from its path template
@@ -50,13 +48,6 @@ ROUTE_SCOPES: tuple[tuple[str, str], ...] = (
 
 CORS_REFUSED = "CORS request not allowed"
 
-# The comparison used for every key check; a test asserts it stays constant-time.
-compare_digest = hmac.compare_digest
-
-
-def key_digest(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
 
 def required_scope(path_template: str) -> str | None:
     """The scope a route needs by its template; None outside /api/v1."""
@@ -68,109 +59,6 @@ def required_scope(path_template: str) -> str | None:
     return "admin"
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the admin key or an issued key with its scopes."""
-
-    key_id: str
-    name: str
-    scopes: frozenset[str] = field(default_factory=lambda: frozenset(SCOPES))
-    origins: tuple[str, ...] = ()
-    rate_per_minute: int | None = None
-
-    def require(self, scope: str) -> None:
-        if "admin" not in self.scopes and scope not in self.scopes:
-            raise Forbidden(f"API key lacks scope {scope}")
-
-    @property
-    def is_admin_key(self) -> bool:
-        return self.key_id == ADMIN_KEY_ID
-
-    @property
-    def is_admin(self) -> bool:
-        """The admin key, or an issued key with the `admin` scope."""
-        return "admin" in self.scopes
-
-
-class ApiKeyAuthenticator:
-    """Checks presented keys. `clock` (unix seconds) is replaceable for tests of the windows."""
-
-    def __init__(self, admin_key: str, *, clock: Callable[[], float] = time.time) -> None:
-        self._admin_digest = key_digest(admin_key)
-        self.clock = clock
-
-    def authenticate(self, presented: str | None) -> Principal:
-        """The admin key only (no database needed)."""
-        if not presented:
-            raise AuthenticationFailed()
-        if compare_digest(key_digest(presented), self._admin_digest):
-            return Principal(key_id=ADMIN_KEY_ID, name="admin")
-        raise AuthenticationFailed()
-
-    async def resolve(
-        self,
-        database: Database,
-        presented: str | None,
-        *,
-        origin: str | None,
-        global_origins: Collection[str],
-        scope: str | None,
-    ) -> Principal:
-        """Authenticate the admin key or an issued key, then apply the key's origin list, the
-        route's scope and the key's rate limit, in that order."""
-        if not presented:
-            raise AuthenticationFailed()
-        digest = key_digest(presented)
-        if compare_digest(digest, self._admin_digest):
-            principal = Principal(key_id=ADMIN_KEY_ID, name="admin")
-            if scope is not None:
-                principal.require(scope)
-            return principal
-        async with database.read() as conn:
-            row = await api_keys.by_hash(conn, digest)
-        if row is None or not compare_digest(row.key_hash, digest):
-            raise AuthenticationFailed()
-        if row.revoked:
-            log.info("auth.revoked_key_used", key_name=row.name)
-            raise AuthenticationFailed()
-        principal = Principal(
-            key_id=row.id,
-            name=row.name,
-            scopes=frozenset(row.scopes),
-            origins=row.origins,
-            rate_per_minute=row.rate_per_minute,
-        )
-        if origin is not None and origin not in (row.origins or tuple(global_origins)):
-            raise Forbidden("Origin not allowed for this API key")
-        if scope is not None:
-            principal.require(scope)
-        await self._count_use(database, row)
-        return principal
-
-    async def _count_use(self, database: Database, row: api_keys.ApiKeyRow) -> None:
-        now_s = self.clock()
-        now = datetime.fromtimestamp(now_s, UTC)
-        touch = api_keys.needs_touch(row, now)
-        if row.rate_per_minute is None and not touch:
-            return
-        count = 0
-        window = int(now_s // RATE_WINDOW_S) * RATE_WINDOW_S
-        async with database.transaction() as conn:
-            if row.rate_per_minute is not None:
-                count = await rate_counters.hit(conn, f"api_key:{row.id}", window)
-            if touch:
-                await api_keys.touch(conn, row.id, now)
-        if row.rate_per_minute is not None and count > row.rate_per_minute:
-            retry_after = max(1, math.ceil(window + RATE_WINDOW_S - now_s))
-            raise RateLimited("Rate limit exceeded", retry_after=retry_after)
-
-
-def authenticator(request: Request) -> ApiKeyAuthenticator:
-    auth = request.app.state.authenticator
-    assert isinstance(auth, ApiKeyAuthenticator)
-    return auth
-
-
 def _route_template(request: Request) -> str | None:
     route = request.scope.get("route")
     path = getattr(route, "path", None)
@@ -180,16 +68,16 @@ def _route_template(request: Request) -> str | None:
 async def current_principal(request: Request) -> Principal:
     """FastAPI dependency for every /api/v1 route (and /metrics when it needs a key)."""
     template = _route_template(request)
-    settings = request.app.state.settings
-    database = request.app.state.database
-    assert isinstance(database, Database)
-    principal = await authenticator(request).resolve(
-        database,
+    state = state_of(request.app)
+    principal = await state.authenticator.resolve(
+        state.running().database,
         request.headers.get("x-api-key"),
         origin=request.headers.get("origin"),
-        global_origins=settings.cors_allowed_origins,
+        global_origins=state.settings.cors_allowed_origins,
         scope=required_scope(template) if template else None,
     )
+    # The account the call acts on: the key's own, or the one the admin names.
+    principal = principal.acting_on(request.headers.get(ACCOUNT_HEADER))
     request.state.principal = principal
     return principal
 
@@ -283,9 +171,10 @@ class KeyOriginsCORSMiddleware(CORSMiddleware):
         if time.monotonic() - self._loaded_at < self._refresh_seconds:
             return
         app = scope.get("app")
-        database = getattr(getattr(app, "state", None), "database", None)
-        if not isinstance(database, Database):
+        gateway = state_of(app).gateway if isinstance(app, Starlette) else None
+        if gateway is None:
             return
+        database = gateway.database
         self._loaded_at = time.monotonic()
         try:
             async with database.read() as conn:

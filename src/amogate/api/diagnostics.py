@@ -9,9 +9,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import make_url
 
 from amogate import __version__
+from amogate.access.keys import Principal
+from amogate.accounts.config import DEFAULT
 from amogate.api import envelope
-from amogate.api.auth import Principal, current_principal
-from amogate.api.deps import settings_of
+from amogate.api.auth import current_principal
+from amogate.api.deps import gateway_of, named_account, settings_of
 from amogate.connection import connect
 
 router = APIRouter(prefix="/api/v1/diagnostics", tags=["diagnostics"])
@@ -22,9 +24,14 @@ async def token_status(
     request: Request, principal: Annotated[Principal, Depends(current_principal)]
 ) -> JSONResponse:
     principal.require("admin")
-    amo = getattr(request.app.state, "amo", None)
+    gateway = gateway_of(request)
+    account = gateway.accounts.get(principal.account)
+    if account is None and principal.account != DEFAULT:
+        account = await named_account(request, principal.account)  # 404 when unknown
+    amo = account.amo if account is not None else None
     row = await amo.account_state() if amo is not None else None
     data = connect.describe(row)
+    data["account"] = principal.account
     if amo is not None:
         budget = await amo.limiter.state()
         if budget is not None:

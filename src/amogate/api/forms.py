@@ -21,13 +21,14 @@ from datetime import timedelta
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from amogate.api import envelope
-from amogate.api.deps import database_of, settings_of
+from amogate.api.deps import database_of, gateway_of, settings_of
 from amogate.api.form_answers import accepted, refused
-from amogate.deliveries.signals import DeliverySignals
+from amogate.app_state import state_of
 from amogate.errors import ValidationFailed
 from amogate.forms import ids
 from amogate.forms.bodies import MAX_BODY_BYTES, BodyError, parse_body
@@ -165,7 +166,7 @@ async def submit(form_id: str, request: Request) -> Response:
         database,
         settings.phone_default_region,
         timedelta(hours=settings.delivery_max_age_hours),
-        wake=_waker(request),
+        wake=_waker(request, form.account_key),
     )
     stored = await intake.store(
         form,
@@ -216,10 +217,11 @@ def _texts(details: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in details.items()}
 
 
-def _waker(request: Request) -> Callable[[], None]:
-    """Wakes this process's delivery worker (workers elsewhere find the lead by polling)."""
-    signals = getattr(request.app.state, "delivery_signals", None)
-    return signals.wake if isinstance(signals, DeliverySignals) else _nothing
+def _waker(request: Request, account_key: str) -> Callable[[], None]:
+    """Wakes this process's delivery worker of the form's account (workers elsewhere find the
+    lead by polling)."""
+    account = gateway_of(request).accounts.get(account_key)
+    return account.signals.wake if account is not None else _nothing
 
 
 def _nothing() -> None:
@@ -244,8 +246,9 @@ class FormCORSMiddleware:
         if not path.startswith(ids.ENDPOINT_PREFIX) or origin is None:
             await self.app(scope, receive, send)
             return
-        database = getattr(getattr(scope.get("app"), "state", None), "database", None)
-        assert isinstance(database, Database)
+        app = scope.get("app")
+        assert isinstance(app, Starlette)
+        database = state_of(app).running().database
         form_id = path[len(ids.ENDPOINT_PREFIX) :].rstrip("/")
         form = await find_form(database, form_id) if form_id and "/" not in form_id else None
         method = headers.get("access-control-request-method", "POST")

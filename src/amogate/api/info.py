@@ -19,9 +19,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from amogate.access.keys import Principal
 from amogate.api import envelope
-from amogate.api.auth import Principal, current_principal
-from amogate.errors import ServiceUnavailable
+from amogate.api.auth import current_principal
+from amogate.api.deps import account_of
 from amogate.info.cache import CacheEntry, InfoCache, Kind
 
 router = APIRouter(prefix="/api/v1/info", tags=["info"])
@@ -55,19 +56,11 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def info_of(request: Request) -> InfoCache:
-    cache = getattr(request.app.state, "info", None)
-    if cache is None:
-        raise ServiceUnavailable("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)")
-    assert isinstance(cache, InfoCache)
-    return cache
-
-
 async def _read(
     request: Request, principal: Principal, kind: Kind, refresh: bool
 ) -> tuple[InfoCache, CacheEntry]:
     principal.require("info:read")
-    cache = info_of(request)
+    cache = (await account_of(request, principal)).info
     return cache, await cache.entry(kind, force_refresh=refresh)
 
 
@@ -135,7 +128,9 @@ async def pipeline(
     refresh: Refresh = False,
 ) -> Response:
     principal.require("info:read")
-    entry = await info_of(request).pipeline_entry(pipeline_id, force_refresh=refresh)
+    entry = await (await account_of(request, principal)).info.pipeline_entry(
+        pipeline_id, force_refresh=refresh
+    )
     return _answer(request, "Pipeline retrieved successfully", entry, entry.value)
 
 

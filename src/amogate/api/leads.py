@@ -9,8 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from amogate.api.auth import Principal, current_principal
-from amogate.api.deps import database_of, settings_of
+from amogate.access.keys import Principal
+from amogate.accounts.config import DEFAULT
+from amogate.api.auth import current_principal
+from amogate.api.deps import account_of, database_of, gateway_of, settings_of
 from amogate.api.envelope import error, success
 from amogate.deliveries.service import Deliveries
 from amogate.errors import InvalidJSON, NotFound, ServiceUnavailable, ValidationFailed
@@ -94,10 +96,10 @@ async def create_unsorted(
         idempotency_key=idempotency_key(request.headers.get("idempotency-key")),
         request_id=getattr(request.state, "request_id", None),
     )
-    intake = getattr(request.app.state, "lead_intake", None)
-    if intake is None:
+    if principal.account == DEFAULT and gateway_of(request).default is None:
         raise ServiceUnavailable("amoCRM delivery is not configured")
-    answer: IntakeAnswer = await intake.accept(submission)
+    account = await account_of(request, principal)
+    answer: IntakeAnswer = await account.intake.accept(submission)
     return render_answer(answer)
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from amogate.api.auth import authenticator
-from amogate.api.deps import database_of, settings_of
+from amogate.api.deps import app_state, database_of, settings_of
 from amogate.errors import AuthenticationFailed
-from amogate.metrics import CONTENT_TYPE, GatewayMetrics
+from amogate.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["operations"])
 
@@ -44,7 +43,7 @@ async def metrics(request: Request) -> Response:
         key = presented_key(request)
         if key is None:
             raise AuthenticationFailed()
-        principal = await authenticator(request).resolve(
+        principal = await app_state(request).authenticator.resolve(
             database_of(request),
             key,
             origin=request.headers.get("origin"),
@@ -52,7 +51,12 @@ async def metrics(request: Request) -> Response:
             scope="admin",
         )
         principal.require("admin")
-    collected = request.app.state.metrics
-    assert isinstance(collected, GatewayMetrics)
-    await collected.refresh(getattr(request.app.state, "database", None), max_age=SNAPSHOT_TTL)
+    state = app_state(request)
+    gateway = state.gateway
+    await state.metrics.refresh(
+        gateway.database if gateway is not None else None,
+        sorted(gateway.accounts) if gateway is not None else (),
+        max_age=SNAPSHOT_TTL,
+    )
+    collected = state.metrics
     return Response(collected.render(), media_type=CONTENT_TYPE)

@@ -11,16 +11,25 @@ the rest of its checks.
 from __future__ import annotations
 
 import time
+from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from amogate.access.admin import AdminAccess
 from amogate.access.sessions import SESSION_COOKIE
+from amogate.accounts.config import DEFAULT
 from amogate.api import envelope
 from amogate.api.auth import current_principal
-from amogate.api.deps import amo_of, pages_of, settings_of
+from amogate.api.deps import (
+    app_state,
+    database_of,
+    gateway_of,
+    named_account,
+    pages_of,
+    settings_of,
+)
 from amogate.connection import advice, connect
 from amogate.errors import AuthenticationFailed
 from amogate.web.state_cookie import STATE_COOKIE, set_state_cookie
@@ -29,6 +38,11 @@ router = APIRouter(prefix="/oauth", tags=["oauth"])
 
 CONNECT_PATH = "/oauth/authorize"
 REPLACE_PATH = "/admin/replace-account"
+
+
+AccountQuery = Annotated[
+    str, Query(max_length=64, description="The gateway's account name (default `default`).")
+]
 
 
 def _wants_json(request: Request) -> bool:
@@ -57,7 +71,7 @@ def _page(
 
 
 def admin_access_of(request: Request) -> AdminAccess:
-    access = request.app.state.admin_access
+    access = app_state(request).admin_access
     assert isinstance(access, AdminAccess)
     return access
 
@@ -80,7 +94,7 @@ async def _signed_in_admin(request: Request) -> bool:
         401: {"description": "Neither an admin session nor an admin X-API-KEY"},
     },
 )
-async def authorize(request: Request) -> Response:
+async def authorize(request: Request, account: AccountQuery = DEFAULT) -> Response:
     if request.headers.get("x-api-key") is not None:
         principal = await current_principal(request)  # 401 for a wrong key
         principal.require("admin")  # 403 for a key without the admin scope
@@ -89,9 +103,9 @@ async def authorize(request: Request) -> Response:
             target = "/admin/login?" + urlencode({"next": CONNECT_PATH})
             return RedirectResponse(target, status_code=303)
         raise AuthenticationFailed()
-    amo = getattr(request.app.state, "amo", None)
-    if amo is None:
+    if account == DEFAULT and gateway_of(request).default is None:
         return envelope.error(400, "amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)")
+    amo = (await named_account(request, account)).amo  # the state remembers the account
     try:
         consent = await connect.start_consent(amo, browser=True)
     except connect.ConnectError as exc:
@@ -110,9 +124,14 @@ async def callback(
     referer: str | None = None,
     error: str | None = None,
 ) -> Response:
-    amo = amo_of(request)
     admin = settings_of(request).admin_enabled
     try:
+        # The account the connection was started for (`default` for an unknown state, which
+        # is then refused like any other unknown state).
+        account = await named_account(
+            request, await connect.state_account(database_of(request), state)
+        )
+        amo = account.amo
         grant = await connect.consume_state(amo, state, request.cookies.get(STATE_COOKIE))
         if error:
             raise connect.ConnectError(
@@ -135,10 +154,9 @@ async def callback(
             ok=False,
             action=action,
         )
-    info = getattr(request.app.state, "info", None)
-    if info is not None:
-        info.invalidate()  # a (re)connected account may be another one: forget its lists
+    account.info.invalidate()  # a (re)connected account may be another one: forget its lists
     data = {
+        "account": account.name,
         "base_domain": connected.base_domain,
         "account_name": connected.account_name,
         "account_id": connected.account_id,
@@ -161,8 +179,11 @@ async def callback(
 
 
 @router.get("/status", summary="Is amoCRM connected? (never shows a token)")
-async def status(request: Request) -> JSONResponse:
-    amo = getattr(request.app.state, "amo", None)
+async def status(request: Request, account: AccountQuery = DEFAULT) -> JSONResponse:
+    running = gateway_of(request).accounts.get(account)
+    if running is None and account != DEFAULT:
+        running = await named_account(request, account)  # 404 for an unknown account
+    amo = running.amo if running is not None else None
     row = await amo.account_state() if amo is not None else None
     data = connect.describe(row)
     data["configured"] = amo is not None

@@ -15,8 +15,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from amogate.api import envelope
-from amogate.api.deps import settings_of
-from amogate.storage import accounts, delivery_views
+from amogate.api.deps import app_state, settings_of
+from amogate.relay.registration import ready_line
+from amogate.storage import accounts, delivery_views, relay
 from amogate.storage.db import Database
 from amogate.worker import reachability
 
@@ -62,24 +63,27 @@ def queue_problem(oldest: datetime | None, now: datetime, max_age_s: float) -> s
 @router.get("/health/ready", summary="Ready for traffic? (database, token, delivery queue)")
 async def ready(request: Request) -> JSONResponse:
     settings = settings_of(request)
-    database = getattr(request.app.state, "database", None)
+    gateway = app_state(request).gateway
+    database = gateway.database if gateway is not None else None
     now = datetime.now(UTC)
     problems: dict[str, str] = {}
     checks: dict[str, str] = {}
     row: accounts.AccountRow | None = None
     oldest: datetime | None = None
     reach = reachability.assess([])
+    webhooks: str | None = None
     try:
         assert isinstance(database, Database)
         async with asyncio.timeout(DATABASE_TIMEOUT_S), database.read() as conn:
             row = await accounts.get(conn)
             oldest = await delivery_views.oldest_undelivered(conn)
             reach = reachability.assess(await delivery_views.latest_attempts(conn))
+            webhooks = ready_line(await relay.list_accounts(conn))
     except Exception as exc:
         problems["database"] = f"the database does not answer ({type(exc).__name__})"
     else:
         checks["database"] = "ok"
-        if getattr(request.app.state, "amo", None) is None:
+        if gateway is None or gateway.default is None:
             problems["amocrm"] = "amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)"
         elif (reason := token_problem(row, now)) is not None:
             problems["amocrm"] = reason
@@ -89,6 +93,8 @@ async def ready(request: Request) -> JSONResponse:
             problems["queue"] = reason
         else:
             checks["queue"] = "ok"
+        if webhooks is not None:
+            checks["webhooks"] = webhooks
     if problems:
         return envelope.error(503, "Gateway is not ready", problems)
     message = READY_AMO_DOWN if reach.down else "Gateway is ready"

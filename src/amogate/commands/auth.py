@@ -21,10 +21,12 @@ from urllib.parse import urlsplit
 
 import typer
 
+from amogate.accounts.config import DEFAULT
 from amogate.commands import output
 from amogate.commands.runtime import run_on_database
 from amogate.connection.service import AmoConnection
 from amogate.connection.tokens import utcnow
+from amogate.runtime import AccountNotFound, connection_for
 from amogate.settings import Settings
 from amogate.storage import accounts
 from amogate.storage.db import Database
@@ -56,7 +58,13 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     fail(message, code)
 
 
-def _settings() -> Settings:
+AccountOption = Annotated[
+    str,
+    typer.Option("--account", metavar="NAME", help="The gateway's account (default `default`)."),
+]
+
+
+def _settings(account: str = DEFAULT) -> Settings:
     from amogate.commands.startup import check_database, load_settings
     from amogate.logging import configure_logging
 
@@ -64,17 +72,23 @@ def _settings() -> Settings:
     # The report goes to stdout and a failure is one line on stderr; of the gateway's own log
     # lines only errors are shown (a warning would repeat that line as JSON).
     configure_logging(log_format=settings.log_format, level="ERROR", stream=sys.stderr)
-    if not settings.amo_configured:
+    if account == DEFAULT and not settings.amo_configured:
         _fail("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)", 2)
     check_database(settings)
     return settings
 
 
-def _run(settings: Settings, action: Callable[[AmoConnection], Awaitable[T]]) -> T:
-    """Run `action` with an `AmoConnection` on the configured database (schema up to date)."""
+def _run(
+    settings: Settings, action: Callable[[AmoConnection], Awaitable[T]], account: str = DEFAULT
+) -> T:
+    """Run `action` with the connection of `account` on the configured database (schema up to
+    date)."""
 
     async def with_connection(db: Database) -> T:
-        amo = AmoConnection.create(settings, db)
+        try:
+            amo = await connection_for(settings, db, account)
+        except AccountNotFound:
+            raise _Failed(f"Account not found: {account}", 2) from None
         try:
             return await action(amo)
         finally:
@@ -87,6 +101,7 @@ def _run(settings: Settings, action: Callable[[AmoConnection], Awaitable[T]]) ->
 
 
 def _default_host(settings: Settings) -> str:
+    """The account's host (its domain, or the host of its API base)."""
     if settings.amo_domain:
         return settings.amo_domain
     return urlsplit(settings.amo_base_url).netloc
@@ -101,6 +116,7 @@ def url(
             help="Allow the consent to connect a different amoCRM account than the connected one.",
         ),
     ] = False,
+    account: AccountOption = DEFAULT,
 ) -> None:
     """Print the consent URL (with a fresh single-use state) to open in a browser."""
     from amogate.connection import connect
@@ -111,7 +127,7 @@ def url(
         except connect.ConnectError as exc:
             raise _Failed(exc.message, 2) from None
 
-    typer.echo(_run(_settings(), action))
+    typer.echo(_run(_settings(account), action, account))
 
 
 @app.command("exchange")
@@ -134,30 +150,31 @@ def exchange(
             "connected one (every new lead goes there from then on).",
         ),
     ] = False,
+    account: AccountOption = DEFAULT,
 ) -> None:
     """Exchange an authorization code (from the integration's settings) for tokens."""
     from amogate.connection import connect
 
-    settings = _settings()
+    settings = _settings(account)
 
     async def action(amo: AmoConnection) -> connect.Connected:
         try:
             # The same referer check as the browser callback: the secret only goes to amoCRM.
             host = await connect.account_host(
-                amo, referer or _default_host(settings), replace_account=replace
+                amo, referer or _default_host(amo.settings), replace_account=replace
             )
             return await connect.exchange(amo, code.strip(), host, replace_account=replace)
         except connect.ConnectError as exc:
             raise _Failed(exc.message) from None
 
-    connected = _run(settings, action)
+    connected = _run(settings, action, account)
     name = connected.account_name or connected.base_domain
     suffix = f" (account id {connected.account_id})" if connected.account_id else ""
     typer.echo(f"connected to {name}{suffix}")
 
 
 @app.command("status")
-def status() -> None:
+def status(account: AccountOption = DEFAULT) -> None:
     """Connection status, one fact per line (never a token). Exit 1 when not connected."""
 
     async def action(amo: AmoConnection) -> tuple[accounts.AccountRow | None, int]:
@@ -170,7 +187,7 @@ def status() -> None:
             paused = int(budget.blocked_until - amo.limiter.clock())
         return row, paused
 
-    row, paused = _run(_settings(), action)
+    row, paused = _run(_settings(account), action, account)
     lines = status_facts(row, paused_s=paused, now=utcnow())
     output.facts(lines)
     if dict(lines)["connected"] != "yes":
@@ -224,7 +241,7 @@ def _access_token_fact(row: accounts.AccountRow, *, connected: bool, now: dateti
 
 
 @app.command("refresh")
-def refresh() -> None:
+def refresh(account: AccountOption = DEFAULT) -> None:
     """Refresh the token pair now (one refresh across every process sharing the database)."""
     from amogate.amocrm.errors import AmoAuthError, AmoError
     from amogate.connection import advice
@@ -249,7 +266,7 @@ def refresh() -> None:
         expires = fresh.access_expires_at
         return expires.isoformat() if expires else "unknown"
 
-    expires = _run(_settings(), action)
+    expires = _run(_settings(account), action, account)
     typer.echo(f"refreshed: access token valid until {expires}")
 
 

@@ -9,11 +9,13 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import typer
 from pydantic import ValidationError
 
+from amogate.accounts.config import DEFAULT
 from amogate.commands.startup import (
     EnvFileOption,
     config_problem,
@@ -21,6 +23,9 @@ from amogate.commands.startup import (
     database_problem,
     env_source,
 )
+
+if TYPE_CHECKING:
+    from amogate.connection.service import AmoConnection
 
 AMO_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 DATABASE_TIMEOUT_S = 10.0
@@ -43,12 +48,8 @@ async def run_checks(
     """Every check, in order; a failed prerequisite turns the checks after it into FAILs
     that say why they were skipped. Nothing is created: a SQLite file that does not exist yet
     is reported as such (`amogate serve` creates and migrates it)."""
-    from amogate.amocrm.auth import BearerAuth
-    from amogate.amocrm.client import AmoClient
-    from amogate.api.ready import token_problem
-    from amogate.connection import advice
-    from amogate.connection.service import AmoConnection
     from amogate.logging import configure_logging
+    from amogate.runtime import connection_for
     from amogate.storage import accounts, migrate
     from amogate.storage.db import Database, sqlite_path
 
@@ -119,50 +120,59 @@ async def run_checks(
             results += [CheckResult(n, False, skipped) for n in ("token", "amocrm")]
             return results
 
-        if not settings.amo_configured:
+        names = [DEFAULT] if settings.amo_configured else []
+        async with db.read() as conn:
+            names += [row.account_key for row in await accounts.added(conn)]
+        if not names:
             skipped = "skipped: amoCRM is not configured"
             results += [CheckResult(n, False, skipped) for n in ("token", "amocrm")]
             return results
-        amo = AmoConnection.create(settings, db, transport=transport)
-        try:
-            # What `serve` does at start: install AMO_LONG_LIVED_TOKEN or import tokens.json.
-            await amo.start(keeper=False)
-            async with db.read() as conn:
-                row = await accounts.get(conn, amo.tokens.account_key)
-            token_trouble = token_problem(row, datetime.now(UTC))
-            if token_trouble is not None or row is None:
-                results.append(CheckResult("token", False, token_trouble or "no token"))
-                results.append(CheckResult("amocrm", False, "skipped: no usable token"))
-                return results
-            expires = row.access_expires_at
-            results.append(
-                CheckResult(
-                    "token",
-                    True,
-                    f"{row.token_kind}, expires {expires.isoformat() if expires else 'never'}",
-                )
-            )
-            base = await amo.api_base()
-            client = AmoClient(
-                base,
-                auth=BearerAuth(amo.tokens),
-                limiter=amo.limiter.with_max_wait(5.0),
-                transport=transport,
-                timeout=AMO_TIMEOUT,
-            )
+        for name in names:
+            amo = await connection_for(settings, db, name, transport=transport)
             try:
-                account = await asyncio.wait_for(client.get_account(), OVERALL_AMO_TIMEOUT_S)
-            except Exception as exc:
-                results.append(CheckResult("amocrm", False, advice.api_error(exc, base)))
-            else:
-                name = account.get("name") or account.get("subdomain") or "account"
-                results.append(CheckResult("amocrm", True, f"{base} answers ({name})"))
+                results += await _check_account(amo, "" if name == DEFAULT else f" {name}")
             finally:
-                await client.aclose()
-        finally:
-            await amo.stop()
+                await amo.stop()
     finally:
         await db.dispose()
+    return results
+
+
+async def _check_account(amo: AmoConnection, suffix: str) -> list[CheckResult]:
+    """The token and a live call for one account (`suffix`: its name, empty for default)."""
+    from amogate.api.ready import token_problem
+    from amogate.connection import advice
+    from amogate.storage import accounts
+
+    # What `serve` does at start: install AMO_LONG_LIVED_TOKEN or import tokens.json.
+    await amo.start(keeper=False)
+    row = await amo.account_state()
+    token_trouble = token_problem(row, datetime.now(UTC))
+    if token_trouble is not None or row is None:
+        return [
+            CheckResult("token" + suffix, False, token_trouble or "no token"),
+            CheckResult("amocrm" + suffix, False, "skipped: no usable token"),
+        ]
+    expires = row.access_expires_at
+    kind = row.token_kind if row.token_kind else accounts.OAUTH
+    results = [
+        CheckResult(
+            "token" + suffix,
+            True,
+            f"{kind}, expires {expires.isoformat() if expires else 'never'}",
+        )
+    ]
+    base = await amo.api_base()
+    client = amo.build_client(base, max_pause_wait=5.0, timeout=AMO_TIMEOUT)
+    try:
+        account = await asyncio.wait_for(client.get_account(), OVERALL_AMO_TIMEOUT_S)
+    except Exception as exc:
+        results.append(CheckResult("amocrm" + suffix, False, advice.api_error(exc, base)))
+    else:
+        name = account.get("name") or account.get("subdomain") or "account"
+        results.append(CheckResult("amocrm" + suffix, True, f"{base} answers ({name})"))
+    finally:
+        await client.aclose()
     return results
 
 

@@ -50,10 +50,11 @@ def curl_line(url: str, api_key: str) -> str:
 def run_demo(port: int = 9095, sandbox_port: int = 9096) -> None:
     import uvicorn
 
+    from amogate.accounts.config import DEFAULT
     from amogate.app import create_app
     from amogate.connection import connect
-    from amogate.connection.service import AmoConnection
     from amogate.logging import configure_logging
+    from amogate.runtime import connection_for
     from amogate.settings import Settings
     from amogate.storage import migrate
     from amogate.storage.db import Database
@@ -92,7 +93,7 @@ def run_demo(port: int = 9095, sandbox_port: int = 9096) -> None:
         async def connect_account() -> str:
             database = Database(settings.database_url)
             await migrate.upgrade(database)
-            amo = AmoConnection.create(settings, database)
+            amo = await connection_for(settings, database, DEFAULT)
             try:
                 async with httpx.AsyncClient(base_url=sandbox.url) as control:
                     consent = await connect.new_consent_url(amo)

@@ -1,19 +1,19 @@
 """`amogate keys create|list|revoke`: API keys for sites, bots and operators.
 
 A new key is printed once and stored only as its SHA-256 digest. Scopes: leads:write,
-info:read, deliveries:read, admin. Origins limit which browser sites may use the key.
+info:read, deliveries:read, admin. Origins limit which browser sites may use the key. A key
+acts on one amoCRM account (`--account`, default `default`). The rules live in `access.keys`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Annotated, NoReturn, TypeVar
-from urllib.parse import urlsplit
 
 import typer
 
-from amogate.api.auth import SCOPES, key_digest
+from amogate.access import keys
+from amogate.accounts.config import DEFAULT
 from amogate.commands import output
 from amogate.commands.runtime import run_on_database
 from amogate.storage import api_keys
@@ -21,7 +21,6 @@ from amogate.storage.db import Database
 
 app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 
-DEFAULT_SCOPES = ("leads:write",)
 T = TypeVar("T")
 
 
@@ -40,14 +39,6 @@ def _run(action: Callable[[Database], Awaitable[T]]) -> T:
     return run_on_database(settings.database_url, action)
 
 
-def _origin(value: str) -> str:
-    origin = value.strip().rstrip("/")
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
-        _fail(f"--origin {value!r} must look like https://site.uz")
-    return origin
-
-
 @app.command("create")
 def create(
     name: Annotated[
@@ -59,7 +50,7 @@ def create(
         typer.Option(
             "--scope",
             metavar="SCOPE",
-            help=f"Repeatable: {', '.join(SCOPES)} (default: leads:write only).",
+            help=f"Repeatable: {', '.join(keys.SCOPES)} (default: leads:write only).",
         ),
     ] = None,
     origin: Annotated[
@@ -70,63 +61,58 @@ def create(
     ] = None,
     rate_per_minute: Annotated[
         int | None,
-        typer.Option("--rate-per-minute", min=1, metavar="N", help="Requests per minute."),
+        typer.Option("--rate-per-minute", metavar="N", help="Requests per minute."),
     ] = None,
+    account: Annotated[
+        str,
+        typer.Option("--account", metavar="ACCOUNT", help="The amoCRM account the key acts on."),
+    ] = DEFAULT,
 ) -> None:
     """Create a key and print it once (only its digest is stored)."""
-    name = name.strip()
-    if not name or len(name) > 128:
-        _fail("the key name must be 1 to 128 characters")
-    scopes = sorted(set(scope or DEFAULT_SCOPES))
-    unknown = [s for s in scopes if s not in SCOPES]
-    if unknown:
-        _fail(f"unknown scope {unknown[0]!r}: use {', '.join(SCOPES)}")
-    origins = sorted({_origin(o) for o in origin or ()})
-    key = api_keys.generate_key()
-    key_id = api_keys.new_id()
+    try:
+        wanted = keys.key_request(
+            name, scope or keys.DEFAULT_SCOPES, origin or (), rate_per_minute, account
+        )
+    except keys.KeyProblem as problem:
+        _fail(problem.text)
 
-    async def store(db: Database) -> bool:
-        async with db.transaction() as conn:
-            if await api_keys.by_name(conn, name) is not None:
-                return False
-            await api_keys.create(
-                conn,
-                key_id=key_id,
-                name=name,
-                key_hash=key_digest(key),
-                scopes=scopes,
-                origins=origins,
-                rate_per_minute=rate_per_minute,
-                now=datetime.now(UTC),
-            )
-        return True
+    async def store(db: Database) -> keys.IssuedKey | keys.KeyProblem:
+        try:
+            return await keys.create_key(db, wanted)
+        except keys.KeyProblem as problem:
+            return problem
 
-    if not _run(store):
-        _fail(f"a key named {name!r} already exists")
-    typer.echo(f"Created API key {name!r} (id {key_id}), scopes: {', '.join(scopes)}")
+    issued = _run(store)
+    if isinstance(issued, keys.KeyProblem):
+        _fail(issued.text)
+    # The account is named only when it is not `default` (single-account setups see no change).
+    owner = "" if wanted.account == DEFAULT else f" for account {wanted.account!r}"
+    typer.echo(
+        f"Created API key {wanted.name!r} (id {issued.key_id}){owner}, "
+        f"scopes: {', '.join(wanted.scopes)}"
+    )
     typer.echo("Store it now: it is shown only once.")
-    typer.echo(key)
+    typer.echo(issued.key)
 
 
 @app.command("list")
 def list_keys() -> None:
     """Show the keys (never the keys themselves)."""
 
-    async def load(db: Database) -> list[api_keys.ApiKeyRow]:
-        async with db.read() as conn:
-            return await api_keys.list_all(conn)
-
-    rows = _run(load)
+    rows = _run(keys.list_keys)
     if not rows:
         typer.echo("No API keys (the admin key comes from API_KEY).")
         return
-    header = ("NAME", "ID", "SCOPES", "ORIGINS", "LIMIT/MIN", "CREATED", "LAST USED", "REVOKED")
+    # The ACCOUNT column appears once a key belongs to an account other than `default`.
+    accounts = any(r.account_key != DEFAULT for r in rows)
+    header = ("NAME", "ID", *(("ACCOUNT",) if accounts else ()), "SCOPES", "ORIGINS")
     output.table(
-        header,
+        (*header, "LIMIT/MIN", "CREATED", "LAST USED", "REVOKED"),
         [
             (
                 r.name,
                 r.id,
+                *((r.account_key,) if accounts else ()),
                 ",".join(r.scopes) or "-",
                 ",".join(r.origins) or "-",
                 str(r.rate_per_minute) if r.rate_per_minute else "-",
@@ -146,8 +132,7 @@ def revoke(
     """Revoke a key; every instance refuses it from the next request on."""
 
     async def do(db: Database) -> api_keys.ApiKeyRow | None:
-        async with db.transaction() as conn:
-            return await api_keys.revoke(conn, name_or_id, datetime.now(UTC))
+        return await keys.revoke_key(db, name_or_id)
 
     row = _run(do)
     if row is None:

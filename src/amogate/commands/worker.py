@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from amogate.settings import Settings
 
 
 def run_worker() -> None:
-    """Deliver queued leads to amoCRM (no HTTP API)."""
+    """Deliver queued leads to amoCRM and events to webhook subscribers (no HTTP API)."""
     from amogate.commands.startup import check_database, fail, load_settings
     from amogate.logging import configure_logging
 
@@ -30,43 +34,19 @@ def run_worker() -> None:
         fail("the database schema is not up to date: run `amogate db upgrade`")
 
 
-async def _serve(settings: object) -> bool:
-    from amogate.connection.service import AmoConnection
-    from amogate.deliveries.signals import DeliverySignals
-    from amogate.info.source import info_cache_for
-    from amogate.settings import Settings
-    from amogate.storage import migrate
-    from amogate.storage.db import Database
-    from amogate.worker.worker import DeliveryWorker, deliverer_from, purge_from
+async def _serve(settings: Settings) -> bool:
+    from amogate.runtime import Gateway, SchemaOutdated
 
-    assert isinstance(settings, Settings)
-    db = Database(settings.database_url, synchronous=settings.sqlite_synchronous)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
     try:
-        if db.is_sqlite:
-            await migrate.upgrade(db)
-        elif not await migrate.is_up_to_date(db):
-            return False
-        amo = AmoConnection.create(settings, db)
-        await amo.start(keeper=True)
-        cache = info_cache_for(amo)
-        assert cache is not None
-        signals = DeliverySignals()
-        worker = DeliveryWorker(
-            deliverer_from(settings, db, amo, cache, signals),
-            signals,
-            purge=purge_from(settings, db),
-        )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(signum, stop.set)
-        worker.start()
-        try:
+        # One lead worker per account and the relay worker (see amogate.runtime), until
+        # SIGTERM / Ctrl-C.
+        async with Gateway.start(settings, require_current_schema=True):
             await stop.wait()
-        finally:
-            await worker.stop()
-            await amo.stop()
-        return True
-    finally:
-        await db.dispose()
+    except SchemaOutdated:
+        return False
+    return True

@@ -29,12 +29,12 @@ import structlog
 
 from amogate.amocrm import oauth
 from amogate.amocrm.auth import BearerAuth, StaticTokenProvider
-from amogate.amocrm.client import AmoClient
 from amogate.amocrm.errors import AmoAuthError, AmoError
 from amogate.connection import advice
 from amogate.connection.service import AmoConnection
 from amogate.connection.tokens import utcnow
 from amogate.storage import accounts
+from amogate.storage.db import Database
 
 log = structlog.get_logger("amogate.connect")
 
@@ -130,6 +130,7 @@ async def start_consent(
             now + STATE_TTL,
             browser_digest=_digest(cookie) if cookie else None,
             replace_account=replace_account,
+            account_key=amo.account_key,
         )
     return Consent(url=url, browser_cookie=cookie)
 
@@ -137,6 +138,16 @@ async def start_consent(
 async def new_consent_url(amo: AmoConnection, *, replace_account: bool = False) -> str:
     """A consent URL whose state needs no browser cookie (`amogate auth url`, the demo)."""
     return (await start_consent(amo, browser=False, replace_account=replace_account)).url
+
+
+async def state_account(database: Database, state: str | None) -> str:
+    """The account a state was handed out for (`default` when there is no such state: the
+    callback then refuses it as unknown)."""
+    if not state:
+        return accounts.DEFAULT_ACCOUNT
+    async with database.read() as conn:
+        stored = await accounts.get_oauth_state(conn, state)
+    return stored.account_key if stored is not None else accounts.DEFAULT_ACCOUNT
 
 
 async def consume_state(
@@ -149,7 +160,7 @@ async def consume_state(
     now = utcnow()
     async with amo.database.read() as conn:
         stored = await accounts.get_oauth_state(conn, state)
-    if stored is None or stored.expires_at <= now:
+    if stored is None or stored.expires_at <= now or stored.account_key != amo.account_key:
         raise ConnectError(advice.STATE_UNKNOWN)
     if stored.browser_digest is not None and not (
         browser_cookie and hmac.compare_digest(_digest(browser_cookie), stored.browser_digest)
@@ -266,13 +277,7 @@ async def _account_of(amo: AmoConnection, pair: oauth.TokenPair) -> tuple[str | 
     """`GET /api/v4/account` with the new (not yet stored) pair: the account's name and id,
     (None, None) when amoCRM does not answer."""
     base = amo.settings.amo_base_url or f"https://{pair.base_domain}"
-    client = AmoClient(
-        base,
-        auth=BearerAuth(StaticTokenProvider(pair.access_token)),
-        limiter=amo.limiter,
-        transport=amo.transport,
-        on_call=amo.on_call,
-    )
+    client = amo.build_client(base, auth=BearerAuth(StaticTokenProvider(pair.access_token)))
     try:
         account = await client.get_account()
     except AmoError as exc:

@@ -33,7 +33,7 @@ import structlog
 
 from amogate.amocrm import jwt, oauth
 from amogate.amocrm.errors import AmoAuthError, AmoRefreshRevokedError, AmoTransientError
-from amogate.storage import accounts
+from amogate.storage import accounts, relay
 from amogate.storage.db import Database
 
 log = structlog.get_logger("amogate.tokens")
@@ -414,6 +414,7 @@ class TokenManager:
                     await accounts.set_state(
                         conn, self.account_key, accounts.NEEDS_REAUTHORIZATION, exc.detail, now
                     )
+                    await relay.reauthorization_needed(conn, self.account_key, exc.detail, now)
                     failure = exc
                 else:
                     # The new pair is committed (end of this block) before anything uses it.

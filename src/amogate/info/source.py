@@ -14,8 +14,6 @@ from typing import Any
 
 import httpx
 
-from amogate.amocrm.auth import BearerAuth
-from amogate.amocrm.client import AmoClient
 from amogate.amocrm.errors import AmoBlockedError
 from amogate.connection.service import AmoConnection, accounts_not_configured
 from amogate.info.cache import InfoCache, Kind
@@ -63,13 +61,8 @@ class AmoInfoSource:
         base = await self.amo.api_base()
         if not base:
             raise accounts_not_configured()
-        async with AmoClient(
-            base,
-            auth=BearerAuth(self.amo.tokens),
-            limiter=self.amo.limiter.with_max_wait(self.max_pause_wait),
-            transport=self.amo.transport,
-            timeout=self.timeout,
-            on_call=self.amo.on_call,
+        async with self.amo.build_client(
+            base, max_pause_wait=self.max_pause_wait, timeout=self.timeout
         ) as client:
             if kind == "account":
                 return account_view(await client.get_account(with_=("datetime_settings",)))

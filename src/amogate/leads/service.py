@@ -100,6 +100,7 @@ class LeadIntake:
     signals: DeliverySignals
     fields: Callable[[], FieldLists | None]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    account_key: str = "default"  # the amoCRM account this intake stores leads for
 
     async def accept(self, submission: Submission) -> IntakeAnswer:
         key = submission.idempotency_key
@@ -117,6 +118,7 @@ class LeadIntake:
             "lead_name": lead.lead.name,
             "contact_name": mapping.contact_name(payload["contact"]),
             "api_key_id": submission.api_key_id,
+            "account_key": self.account_key,
             "request_id": submission.request_id,
             "now": now,
             "give_up_at": now + timedelta(hours=self.settings.delivery_max_age_hours),

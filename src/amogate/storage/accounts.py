@@ -10,7 +10,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amogate.storage.budget import insert_ignoring_conflict
-from amogate.storage.tables import amo_accounts, oauth_states
+from amogate.storage.tables import amo_accounts, amo_budget, oauth_states
 
 DEFAULT_ACCOUNT = "default"
 
@@ -38,6 +38,15 @@ class AccountRow:
     updated_at: datetime
     tokens_file_imported_at: datetime | None = None
     tokens_file_fingerprint: str | None = None
+    # An account added with `amogate accounts add` (all None for `default`).
+    added_at: datetime | None = None
+    amo_domain: str | None = None
+    base_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    long_lived_token: str | None = None
+    rate_limit: float | None = None
+    contact_dedup: str | None = None
 
     def __repr__(self) -> str:  # never print a token
         return (
@@ -144,6 +153,64 @@ async def set_account_id(conn: AsyncConnection, key: str, amo_account_id: int) -
     )
 
 
+# --- accounts added with `amogate accounts add` ----------------------------------------------
+
+
+async def added(conn: AsyncConnection) -> list[AccountRow]:
+    """Every added account (not `default`), by name."""
+    rows = await conn.execute(
+        select(amo_accounts)
+        .where(amo_accounts.c.added_at.is_not(None))
+        .order_by(amo_accounts.c.account_key)
+    )
+    return [_row(row) for row in rows.mappings()]
+
+
+async def add(conn: AsyncConnection, key: str, *, now: datetime, **settings: Any) -> bool:
+    """Record an added account with its settings (see tables.amo_accounts); False when an
+    account of that name exists already."""
+    existing = await get(conn, key)
+    if existing is not None and (existing.added_at is not None or key == DEFAULT_ACCOUNT):
+        return False
+    if existing is None:
+        await conn.execute(
+            insert_ignoring_conflict(conn, amo_accounts).values(
+                account_key=key,
+                token_kind=OAUTH,
+                state=NOT_AUTHORIZED,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    result = await conn.execute(
+        update(amo_accounts)
+        .where(amo_accounts.c.account_key == key, amo_accounts.c.added_at.is_(None))
+        .values(added_at=now, updated_at=now, **settings)
+    )
+    return result.rowcount == 1
+
+
+async def change(conn: AsyncConnection, key: str, *, now: datetime, **settings: Any) -> bool:
+    """Change an added account's settings; False when there is no such account."""
+    result = await conn.execute(
+        update(amo_accounts)
+        .where(amo_accounts.c.account_key == key, amo_accounts.c.added_at.is_not(None))
+        .values(updated_at=now, **settings)
+    )
+    return result.rowcount == 1
+
+
+async def remove(conn: AsyncConnection, key: str) -> bool:
+    """Forget an added account: its tokens, settings and budget row."""
+    result = await conn.execute(
+        delete(amo_accounts).where(
+            amo_accounts.c.account_key == key, amo_accounts.c.added_at.is_not(None)
+        )
+    )
+    await conn.execute(delete(amo_budget).where(amo_budget.c.account_key == key))
+    return result.rowcount == 1
+
+
 # --- OAuth state ------------------------------------------------------------------------------
 
 
@@ -153,6 +220,7 @@ class OAuthState:
     expires_at: datetime
     browser_digest: str | None  # None: made by `amogate auth url`, needs no browser cookie
     replace_account: bool
+    account_key: str = DEFAULT_ACCOUNT
 
 
 async def add_oauth_state(
@@ -163,6 +231,7 @@ async def add_oauth_state(
     *,
     browser_digest: str | None = None,
     replace_account: bool = False,
+    account_key: str = DEFAULT_ACCOUNT,
 ) -> None:
     await conn.execute(delete(oauth_states).where(oauth_states.c.expires_at < now))
     await conn.execute(
@@ -172,6 +241,7 @@ async def add_oauth_state(
             expires_at=expires_at,
             browser_digest=browser_digest,
             replace_account=replace_account,
+            account_key=account_key,
         )
     )
 
@@ -186,6 +256,7 @@ async def get_oauth_state(conn: AsyncConnection, state: str) -> OAuthState | Non
         expires_at=row.expires_at,
         browser_digest=row.browser_digest,
         replace_account=bool(row.replace_account),
+        account_key=row.account_key,
     )
 
 

@@ -28,6 +28,7 @@ class ApiKeyRow:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    account_key: str = "default"  # the amoCRM account the key acts on
 
     def __repr__(self) -> str:  # the hash is not secret, but it has no business in a log line
         return f"ApiKeyRow(id={self.id!r}, name={self.name!r}, revoked={self.revoked})"
@@ -48,6 +49,7 @@ def _row(mapping: Any) -> ApiKeyRow:
         created_at=mapping["created_at"],
         last_used_at=mapping["last_used_at"],
         revoked_at=mapping["revoked_at"],
+        account_key=mapping["account_key"],
     )
 
 
@@ -70,6 +72,7 @@ async def create(
     origins: list[str],
     rate_per_minute: int | None,
     now: datetime,
+    account_key: str = "default",
 ) -> None:
     await conn.execute(
         insert(api_keys).values(
@@ -78,6 +81,7 @@ async def create(
             key_hash=key_hash,
             scopes=scopes,
             origins=origins,
+            account_key=account_key,
             rate_per_minute=rate_per_minute,
             created_at=now,
         )

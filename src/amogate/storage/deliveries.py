@@ -72,6 +72,7 @@ class Delivery:
     amo_note_id: int | None
     delivered_at: datetime | None
     erased_at: datetime | None = None  # personal data erased after the retention period
+    account_key: str = "default"  # the amoCRM account the lead goes to
     contact_matched: bool | None = None  # linked to a contact that existed before the lead
 
     @property
@@ -117,6 +118,7 @@ def _delivery(row: Row[Any]) -> Delivery:
         amo_contact_id=m["amo_contact_id"],
         amo_note_id=m["amo_note_id"],
         delivered_at=m["delivered_at"],
+        account_key=m["account_key"],
         erased_at=m["erased_at"],
         contact_matched=m["contact_matched"],
     )
@@ -137,12 +139,13 @@ def delivery_row(
     now: datetime,
     give_up_at: datetime,
     warnings: list[dict[str, str]] | None = None,
+    account_key: str = "default",
 ) -> dict[str, Any]:
     """A new queued delivery, as a row of `deliveries`."""
     return {
         "warnings": warnings or None,
         "id": delivery_id,
-        "account_key": "default",
+        "account_key": account_key,
         "status": QUEUED,
         "step": STEP_FORM,
         "payload": payload,
@@ -244,12 +247,17 @@ async def claim_due(
     now: datetime,
     lease_until: datetime,
     limit: int,
+    account_key: str | None = None,
 ) -> list[Delivery]:
-    """Lease up to `limit` due deliveries (oldest first) to `owner`. Call inside a write
-    transaction; rows another transaction holds are skipped, never waited for."""
+    """Lease up to `limit` due deliveries (oldest first) to `owner`, of one account when
+    `account_key` is given. Call inside a write transaction; rows another transaction holds
+    are skipped, never waited for."""
+    due = _due(now)
+    if account_key is not None:
+        due = and_(deliveries.c.account_key == account_key, due)
     candidates = (
         select(deliveries.c.id)
-        .where(_due(now))
+        .where(due)
         .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -534,13 +542,16 @@ async def requeue(
     return bool(result.rowcount)
 
 
-async def make_waiting_due(conn: AsyncConnection, *, now: datetime) -> int:
-    """Every queued or retrying delivery becomes due now (amoCRM was just (re)connected, so
-    what waited for it need not wait for its scheduled retry). How many."""
+async def make_waiting_due(
+    conn: AsyncConnection, *, now: datetime, account_key: str | None = None
+) -> int:
+    """Every queued or retrying delivery (of one account, when given) becomes due now (amoCRM
+    was just (re)connected, so what waited for it need not wait for its retry). How many."""
+    waiting = and_(deliveries.c.status.in_((QUEUED, RETRYING)), deliveries.c.next_attempt_at > now)
+    if account_key is not None:
+        waiting = and_(deliveries.c.account_key == account_key, waiting)
     result = await conn.execute(
-        update(deliveries)
-        .where(deliveries.c.status.in_((QUEUED, RETRYING)), deliveries.c.next_attempt_at > now)
-        .values(next_attempt_at=now, updated_at=now)
+        update(deliveries).where(waiting).values(next_attempt_at=now, updated_at=now)
     )
     return int(result.rowcount)
 
@@ -554,6 +565,38 @@ async def requeue_failed(conn: AsyncConnection, *, now: datetime, give_up_at: da
             next_attempt_at=now,
             give_up_at=give_up_at,
             error_details=None,
+            updated_at=now,
+        )
+    )
+    return int(result.rowcount)
+
+
+async def count_by_account(conn: AsyncConnection) -> dict[str, dict[str, int]]:
+    """Deliveries per account and status: {account: {status: count}}."""
+    rows = await conn.execute(
+        select(deliveries.c.account_key, deliveries.c.status, func.count()).group_by(
+            deliveries.c.account_key, deliveries.c.status
+        )
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for account, status, count in rows:
+        counts.setdefault(str(account), {})[str(status)] = int(count)
+    return counts
+
+
+async def fail_undelivered(conn: AsyncConnection, account_key: str, *, now: datetime) -> int:
+    """The account is being removed: its undelivered leads fail (kept, never sent). How many."""
+    result = await conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.account_key == account_key,
+            deliveries.c.status.in_((QUEUED, RETRYING, SENDING)),
+        )
+        .values(
+            status=FAILED,
+            last_error="the amoCRM account was removed from the gateway",
+            lease_owner=None,
+            lease_until=None,
             updated_at=now,
         )
     )

@@ -27,6 +27,7 @@ class DeliveryFilter:
     created_from: datetime | None = None  # inclusive
     created_before: datetime | None = None  # exclusive
     text: str | None = None
+    account: str | None = None  # one amoCRM account's deliveries
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ def _conditions(f: DeliveryFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if f.status:
         conditions.append(deliveries.c.status == f.status)
+    if f.account:
+        conditions.append(deliveries.c.account_key == f.account)
     if f.created_from is not None:
         conditions.append(deliveries.c.created_at >= f.created_from)
     if f.created_before is not None:

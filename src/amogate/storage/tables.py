@@ -85,6 +85,16 @@ amo_accounts = Table(
     # the token), so a stale file copied back over a newer one is not imported again.
     Column("tokens_file_imported_at", UTC_DATETIME, nullable=True),
     Column("tokens_file_fingerprint", String(64), nullable=True),
+    # Set by `amogate accounts add` (NULL for `default`, whose settings come from .env): the
+    # account's own host, API base override, integration credentials, budget and contact rule.
+    Column("added_at", UTC_DATETIME, nullable=True),
+    Column("amo_domain", String(255), nullable=True),
+    Column("base_url", String(255), nullable=True),
+    Column("client_id", String(255), nullable=True),
+    Column("client_secret", Text, nullable=True),
+    Column("long_lived_token", Text, nullable=True),
+    Column("rate_limit", Float, nullable=True),
+    Column("contact_dedup", String(32), nullable=True),
 )
 
 # The outbound request budget per account, shared by every process: a token bucket row that is
@@ -114,6 +124,8 @@ oauth_states = Table(
     Column("browser_digest", String(64), nullable=True),
     # The admin confirmed that this connection may replace a different connected account.
     Column("replace_account", Boolean, nullable=False, default=False, server_default=false()),
+    # The account this connection is for (`/oauth/authorize?account=NAME`).
+    Column("account_key", String(64), nullable=False, default="default", server_default="default"),
 )
 
 # A lead accepted by the gateway. The row IS the queue entry: it is written (committed) before
@@ -161,6 +173,7 @@ deliveries = Table(
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_created_at", "created_at"),
     Index("ix_deliveries_erasable", "erased_at", "delivered_at"),
+    Index("ix_deliveries_account_due", "account_key", "status", "next_attempt_at"),
 )
 
 # Every attempt at a delivery step, for the operator and the API.
@@ -211,6 +224,8 @@ api_keys = Table(
     Column("created_at", UTC_DATETIME, nullable=False),
     Column("last_used_at", UTC_DATETIME, nullable=True),
     Column("revoked_at", UTC_DATETIME, nullable=True),
+    # The account every /api/v1 call made with this key acts on.
+    Column("account_key", String(64), nullable=False, default="default", server_default="default"),
 )
 
 # Fixed-window counters (per API key per minute, admin login attempts, ...), shared by instances.
@@ -288,4 +303,105 @@ form_submissions = Table(
     Column("created_at", UTC_DATETIME, nullable=False),
     UniqueConstraint("form_id", "tranid", name="uq_form_submissions_tranid"),
     Index("ix_form_submissions_form_created", "form_id", "created_at"),
+)
+
+# --- the webhook relay: amoCRM's events (and amogate's own) to subscribers -------------------
+
+# Per account: the secret in amogate's inbound URL (/webhooks/amocrm/<account>/<secret>) and
+# what amogate last registered with amoCRM and last read back from amoCRM's webhook list.
+relay_accounts = Table(
+    "relay_accounts",
+    metadata,
+    Column("account_key", String(64), primary_key=True),
+    Column("inbound_secret", String(64), nullable=False),
+    Column("registered_events", JSON, nullable=True),
+    Column("registered_at", UTC_DATETIME, nullable=True),
+    Column("amo_webhook_id", BigInteger, nullable=True),
+    # amoCRM's webhook list showed ours disabled at the last check (and we could not fix it).
+    Column("amo_disabled", Boolean, nullable=False, default=False, server_default=false()),
+    Column("reenabled_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("checked_at", UTC_DATETIME, nullable=True),
+    Column("check_error", Text, nullable=True),
+    Column("created_at", UTC_DATETIME, nullable=False),
+)
+
+# A subscriber: where events of one account go, which events, and its signing key (the whole
+# `whsec_<base64>` value: it signs, so it is kept as it is, like the admin session key).
+relay_subscribers = Table(
+    "relay_subscribers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_key", String(64), nullable=False, default="default", index=True),
+    Column("url", Text, nullable=False),
+    Column("events", JSON, nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", UTC_DATETIME, nullable=False),
+)
+
+# One inbound POST from amoCRM: its body's hash (an identical repeat is stored once per account)
+# and the raw body, erased after a week (`body` NULL, `erased_at` set).
+relay_posts = Table(
+    "relay_posts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_key", String(64), nullable=False),
+    Column("body_hash", String(64), nullable=False),
+    Column("body", Text, nullable=True),
+    Column("event_count", Integer, nullable=False),
+    Column("received_at", UTC_DATETIME, nullable=False),
+    Column("erased_at", UTC_DATETIME, nullable=True),
+    UniqueConstraint("account_key", "body_hash", name="uq_relay_posts_account_body"),
+    Index("ix_relay_posts_erasable", "erased_at", "received_at"),
+)
+
+# One event, as subscribers receive it: `code` is amoCRM's `{action}_{entity}` (status_lead)
+# or amogate's own (gateway.delivery_failed). `id` is the `webhook-id` of every send of it.
+relay_events = Table(
+    "relay_events",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_key", String(64), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("entity", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("occurred_at", UTC_DATETIME, nullable=False),
+    Column("received_at", UTC_DATETIME, nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("post_id", String(32), nullable=True),
+    Index("ix_relay_events_received_at", "received_at"),
+)
+
+# One event to one subscriber: the second kind of delivery, queued and leased like a lead's.
+# queued | sending | retrying | delivered | failed
+relay_deliveries = Table(
+    "relay_deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "event_id",
+        String(32),
+        ForeignKey("relay_events.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "subscriber_id",
+        String(32),
+        ForeignKey("relay_subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("account_key", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTC_DATETIME, nullable=False),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+    Column("next_at", UTC_DATETIME, nullable=False),
+    Column("give_up_at", UTC_DATETIME, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTC_DATETIME, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", UTC_DATETIME, nullable=True),
+    UniqueConstraint("event_id", "subscriber_id", name="uq_relay_deliveries_event_subscriber"),
+    Index("ix_relay_deliveries_due", "status", "next_at"),
 )

@@ -499,6 +499,98 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "forms.lead": ("Lead", "Lid", "Сделка"),
     "forms.status": ("Status", "Holat", "Статус"),
     "forms.back": ("All forms", "Barcha formalar", "Все формы"),
+    # --- webhooks (amoCRM's events to subscribers) ----------------------------------------
+    "nav.webhooks": ("Webhooks", "Webhooklar", "Вебхуки"),
+    "webhooks.title": ("amoCRM events", "amoCRM hodisalari", "События amoCRM"),
+    "webhooks.intro": (
+        "amoCRM's webhooks are stored here and sent on, signed, to your subscribers. Add "
+        "subscribers with `amogate webhooks add`.",
+        "amoCRM webhooklari shu yerda saqlanadi va imzolangan holda obunachilaringizga "
+        "yuboriladi. Obunachini `amogate webhooks add` bilan qo'shing.",
+        "Вебхуки amoCRM сохраняются здесь и пересылаются подписчикам с подписью. Подписчиков "
+        "добавляет `amogate webhooks add`.",
+    ),
+    "webhooks.amocrm": ("Webhook in amoCRM", "amoCRM dagi webhook", "Вебхук в amoCRM"),
+    "webhooks.account": ("Account", "Akkaunt", "Аккаунт"),
+    "webhooks.events": ("Events", "Hodisalar", "События"),
+    "webhooks.state": ("State", "Holat", "Состояние"),
+    "webhooks.checked": ("Checked", "Tekshirilgan", "Проверен"),
+    "webhooks.reenabled": ("Re-enabled", "Qayta yoqilgan", "Включён повторно"),
+    "webhooks.not_connected": (
+        "not registered: run amogate webhooks connect",
+        "ro'yxatdan o'tmagan: amogate webhooks connect ni ishga tushiring",
+        "не зарегистрирован: выполните amogate webhooks connect",
+    ),
+    "webhooks.disabled": (
+        "disabled by amoCRM (registering again)",
+        "amoCRM o'chirib qo'ygan (qayta ro'yxatdan o'tkazilmoqda)",
+        "отключён amoCRM (регистрируется заново)",
+    ),
+    "webhooks.enabled": ("enabled", "yoqilgan", "включён"),
+    "webhooks.none_connected": (
+        "No account has a webhook registered with amoCRM yet.",
+        "Hali hech bir akkaunt amoCRM da webhook ro'yxatdan o'tkazmagan.",
+        "Ни один аккаунт ещё не зарегистрировал вебхук в amoCRM.",
+    ),
+    "webhooks.subscribers": ("Subscribers", "Obunachilar", "Подписчики"),
+    "webhooks.created": ("Added", "Qo'shilgan", "Добавлен"),
+    "webhooks.no_subscribers": (
+        "No subscribers yet.",
+        "Hali obunachilar yo'q.",
+        "Подписчиков пока нет.",
+    ),
+    "webhooks.recent": ("Recent events", "So'nggi hodisalar", "Последние события"),
+    "webhooks.received": ("Received", "Qabul qilingan", "Получено"),
+    "webhooks.event": ("Event", "Hodisa", "Событие"),
+    "webhooks.entity_id": ("Object", "Obyekt", "Объект"),
+    "webhooks.no_events": ("No events yet.", "Hali hodisalar yo'q.", "Событий пока нет."),
+    "webhooks.failed": (
+        "Failed deliveries",
+        "Yetkazilmagan hodisalar",
+        "Недоставленные события",
+    ),
+    "webhooks.attempts": ("Attempts", "Urinishlar", "Попытки"),
+    "webhooks.error": ("Last error", "Oxirgi xato", "Последняя ошибка"),
+    "webhooks.retry": ("Retry", "Qayta yuborish", "Повторить"),
+    "webhooks.retry_all": (
+        "Retry all failed",
+        "Barcha yetkazilmaganlarni qayta yuborish",
+        "Повторить все недоставленные",
+    ),
+    "webhooks.no_failed": (
+        "No failed deliveries.",
+        "Yetkazilmagan hodisalar yo'q.",
+        "Недоставленных событий нет.",
+    ),
+    "webhooks.requeued": (
+        "{count} delivery(ies) queued again.",
+        "{count} ta yetkazish qayta navbatga qo'yildi.",
+        "Снова в очереди: {count}.",
+    ),
+    # --- accounts -------------------------------------------------------------------------
+    "nav.accounts": ("Accounts", "Akkauntlar", "Аккаунты"),
+    "accounts.title": ("amoCRM accounts", "amoCRM akkauntlari", "Аккаунты amoCRM"),
+    "accounts.hint": (
+        "Each account has its own connection, budget and queue. Add one with "
+        "`amogate accounts add NAME --domain HOST`.",
+        "Har bir akkauntning o'z ulanishi, limiti va navbati bor. Qo'shish: "
+        "`amogate accounts add NAME --domain HOST`.",
+        "У каждого аккаунта своё подключение, лимит и очередь. Добавить: "
+        "`amogate accounts add NAME --domain HOST`.",
+    ),
+    "accounts.name": ("Name", "Nomi", "Имя"),
+    "accounts.domain": ("Domain", "Domen", "Домен"),
+    "accounts.state": ("Connection", "Ulanish", "Подключение"),
+    "accounts.queued": ("Waiting", "Navbatda", "В очереди"),
+    "accounts.failed": ("Failed", "Xato", "С ошибкой"),
+    "accounts.connect": ("Connect", "Ulash", "Подключить"),
+    "accounts.reconnect": ("Reconnect", "Qayta ulash", "Переподключить"),
+    "accounts.empty": (
+        "No amoCRM account is configured yet.",
+        "Hali amoCRM akkaunti sozlanmagan.",
+        "Аккаунт amoCRM ещё не настроен.",
+    ),
+    "deliveries.filter_account": ("Account", "Akkaunt", "Аккаунт"),
 }
 
 _INDEX = {code: i for i, code in enumerate(LANGUAGES)}

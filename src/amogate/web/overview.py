@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import structlog
 from fastapi import FastAPI
 
+from amogate.app_state import state_of
 from amogate.connection import connect
 from amogate.connection.service import AmoConnection
+from amogate.runtime import Account
 from amogate.storage import accounts, delivery_views
 from amogate.storage.budget import BudgetState
 from amogate.storage.db import Database
@@ -86,18 +88,24 @@ def lead_url(amo: AmoConnection | None, host: str | None, lead_id: int | None) -
     return f"https://{host}/leads/detail/{lead_id}"
 
 
+def _default(app: FastAPI) -> Account | None:
+    gateway = state_of(app).gateway
+    return gateway.default if gateway is not None else None
+
+
 async def _account_info(app: FastAPI) -> dict[str, Any] | None:
-    info = getattr(app.state, "info", None)
-    if info is None:
+    running = _default(app)
+    if running is None:
         return None
-    account = await asyncio.wait_for(info.account(), ACCOUNT_WAIT_S)
+    account = await asyncio.wait_for(running.info.account(), ACCOUNT_WAIT_S)
     return account if isinstance(account, dict) else None
 
 
 async def account_zone(app: FastAPI) -> tzinfo:
     """The account's time zone (amoCRM's account settings), from the info cache; UTC when it
     is unknown. A copy of any age will do: accounts rarely move."""
-    info = getattr(app.state, "info", None)
+    account = _default(app)
+    info = account.info if account is not None else None
     if info is None:
         return UTC
     entry = info.peek("account")
@@ -120,12 +128,13 @@ def _when(unix: float, now: float) -> datetime | None:
 
 async def gather(app: FastAPI, *, now: datetime | None = None) -> Overview:
     now = now or datetime.now(UTC)
-    database: Database = app.state.database
+    database: Database = state_of(app).running().database
     async with database.read() as conn:
         counts = await delivery_views.counts(conn, since=now - timedelta(hours=24))
         oldest = await delivery_views.oldest_undelivered(conn)
         reach = reachability.assess(await delivery_views.latest_attempts(conn))
-    amo: AmoConnection | None = getattr(app.state, "amo", None)
+    default = _default(app)
+    amo: AmoConnection | None = default.amo if default is not None else None
     view = Overview(
         configured=amo is not None, counts_24h=counts, oldest_undelivered=oldest, reach=reach
     )

@@ -9,6 +9,7 @@ shared `rate_counters` table, so the limits hold across instances.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from starlette.datastructures import FormData
 
 from amogate.access import login_limit
 from amogate.access.admin import AdminAccess
+from amogate.access.keys import SCOPES
 from amogate.access.sessions import (
     CSRF_FIELD,
     LOGIN_COOKIE,
@@ -33,9 +35,12 @@ from amogate.access.sessions import (
     new_login_token,
     tokens_match,
 )
-from amogate.api.auth import SCOPES
+from amogate.accounts.config import DEFAULT, NAME_RULE
+from amogate.app_state import state_of
 from amogate.connection import connect
+from amogate.connection.service import AmoConnection
 from amogate.deliveries.service import Deliveries
+from amogate.runtime import Gateway
 from amogate.settings import Settings
 from amogate.storage import deliveries as delivery_store
 from amogate.storage import delivery_views
@@ -50,6 +55,7 @@ log = structlog.get_logger("amogate.admin")
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
+ACCOUNT_NAME = re.compile(NAME_RULE)
 LOGIN_LIMIT = login_limit.PER_ADDRESS
 PAGE_SIZE = 25
 RETRYABLE = (delivery_store.FAILED, delivery_store.RETRYING, delivery_store.QUEUED)
@@ -86,24 +92,30 @@ class Ctx:
     login_token: str | None = None  # the sign-in form's token (before sign-in)
 
     @property
+    def gateway(self) -> Gateway:
+        return state_of(self.request.app).running()
+
+    @property
     def database(self) -> Database:
-        database: Database = self.request.app.state.database
-        return database
+        return self.gateway.database
 
     @property
     def settings(self) -> Settings:
-        settings: Settings = self.request.app.state.settings
-        return settings
+        return state_of(self.request.app).settings
+
+    def amo(self, account: str = DEFAULT) -> AmoConnection | None:
+        """The connection of a running account (None: not configured or not running)."""
+        running = self.gateway.accounts.get(account)
+        return running.amo if running is not None else None
 
     @property
     def deliveries(self) -> Deliveries:
         return Deliveries.of(self.database, self.settings)
 
     def wake_worker(self) -> None:
-        """This process's worker picks requeued leads up at once (others poll the table)."""
-        signals = getattr(self.request.app.state, "delivery_signals", None)
-        if signals is not None:
-            signals.wake()
+        """This process's workers pick requeued leads up at once (others poll the table)."""
+        for account in self.gateway.accounts.values():
+            account.signals.wake()
 
     def t(self, message_id: str, **values: object) -> str:
         return translator(self.lang)(message_id, **values)
@@ -333,7 +345,7 @@ async def logout(ctx: Anyone) -> Response:
 @router.get("/replace-account")
 async def replace_account_page(ctx: Admin) -> Response:
     """The confirm step before connecting an amoCRM account other than the connected one."""
-    amo = getattr(ctx.request.app.state, "amo", None)
+    amo = ctx.amo()
     row = await amo.account_state() if amo is not None else None
     return ctx.page(
         "replace.html",
@@ -347,7 +359,7 @@ async def replace_account_page(ctx: Admin) -> Response:
 async def replace_account(form: Form) -> Response:
     """Confirmed: start the consent with a state that may replace the connected account."""
     ctx = form.ctx
-    amo = getattr(ctx.request.app.state, "amo", None)
+    amo = ctx.amo()
     if amo is None:
         return ctx.page("error.html", status=400, message=ctx.t("replace.not_configured"))
     try:
@@ -393,8 +405,12 @@ def _delivery_filter(
     status = q.get("state") if q.get("state") in delivery_store.STATUSES else None
     day_from, day_to = _day(q.get("from")), _day(q.get("to"))
     text = (q.get("q") or "").strip()[:100] or None
+    account = q.get("account") or None
+    if account is not None and not ACCOUNT_NAME.fullmatch(account):
+        account = None
     f = delivery_views.DeliveryFilter(
         status=status,
+        account=account,
         created_from=_start_of(day_from, zone) if day_from else None,
         created_before=_start_of(day_to + timedelta(days=1), zone) if day_to else None,
         text=text,
@@ -404,6 +420,7 @@ def _delivery_filter(
         "from": day_from.isoformat() if day_from else "",
         "to": day_to.isoformat() if day_to else "",
         "q": text or "",
+        "account": account or "",
     }
     return f, shown
 
@@ -451,6 +468,7 @@ async def deliveries_page(ctx: Admin) -> Response:
         pages=pages,
         links=links,
         statuses=delivery_store.STATUSES,
+        accounts=sorted(ctx.gateway.accounts),
         flash=_flash(ctx),
     )
 
@@ -461,7 +479,7 @@ async def delivery_page(ctx: Admin, delivery_id: str) -> Response:
     if record is None:
         return ctx.page("error.html", status=404, message=ctx.t("error.not_found"))
     delivery, attempts = record.delivery, record.attempts
-    amo = getattr(ctx.request.app.state, "amo", None)
+    amo = ctx.amo(delivery.account_key)
     host = None
     if amo is not None and delivery.amo_lead_id is not None:
         host = overview.account_host(amo, await amo.account_state())

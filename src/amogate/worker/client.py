@@ -3,7 +3,6 @@ long 429 pause (its own `AmoClient`, so the app's client keeps its waiting limit
 
 from __future__ import annotations
 
-from amogate.amocrm.auth import BearerAuth
 from amogate.amocrm.client import AmoClient
 from amogate.connection.service import AmoConnection
 from amogate.connection.tokens import NotConnected
@@ -23,13 +22,7 @@ class DeliveryClient:
             raise NotConnected("amoCRM is not connected")
         if self._client is None or base != self._base:
             await self.close()
-            self._client = AmoClient(
-                base,
-                auth=BearerAuth(self.amo.tokens),
-                limiter=self.amo.limiter.with_max_wait(self.max_pause_wait),
-                transport=self.amo.transport,
-                on_call=self.amo.on_call,
-            )
+            self._client = self.amo.build_client(base, max_pause_wait=self.max_pause_wait)
             self._base = base
         return self._client
 

@@ -73,7 +73,12 @@ class Deliverer:
         now = self.clock()
         async with self.database.transaction() as conn:
             batch = await store.claim_due(
-                conn, owner=self.owner, now=now, lease_until=now + self.lease, limit=self.batch_size
+                conn,
+                owner=self.owner,
+                now=now,
+                lease_until=now + self.lease,
+                limit=self.batch_size,
+                account_key=self.amo.account_key,  # each account's worker, its own leads
             )
         if not batch:
             return 0
@@ -118,7 +123,7 @@ class Deliverer:
             await recorder.reschedule([w.delivery for w in forms + notes], classify(exc), "form")
             return
         if forms:
-            matching = Matching(self.contacts, self.amo.tokens.account_key)
+            matching = Matching(self.contacts, self.amo.account_key)
             notes += await deliver_forms(client, recorder, self.fields, forms, matching)
         if notes:
             await send_notes(client, recorder, notes)

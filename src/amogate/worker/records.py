@@ -15,6 +15,7 @@ import structlog
 
 from amogate.failures import Failure
 from amogate.storage import deliveries as store
+from amogate.storage import relay
 from amogate.storage.db import Database
 from amogate.worker.retry import RetryPolicy
 
@@ -96,6 +97,7 @@ class Recorder:
             await store.mark_failed(
                 conn, delivery.id, owner=self.owner, now=self.clock(), error=error, details=details
             )
+            await relay.delivery_failed(conn, delivery.id, error, self.clock())
         # ERROR: it lands in storage/error.log, where the original gateway's users look.
         log.error(
             "delivery.failed",
@@ -152,6 +154,7 @@ class Recorder:
                     await store.mark_failed(
                         conn, delivery.id, owner=self.owner, now=now, error=reason, details=None
                     )
+                    await relay.delivery_failed(conn, delivery.id, reason, now)
                     log.error(
                         "delivery.failed",
                         delivery_id=delivery.id,

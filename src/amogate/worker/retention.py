@@ -4,6 +4,9 @@
   names shown in lists, and amoCRM's answers kept with it — is erased `DATA_RETENTION_DAYS`
   after delivery (a spam form post's, never delivered, that long after it came). The delivery
   row stays (ids, status, times, attempt outcomes), so counts and the amoCRM lead id remain.
+- The raw bodies of amoCRM's webhook posts are erased 7 days after they arrived (their hash
+  stays, so a late repeat is still recognised); the events parsed from them are deleted
+  `DATA_RETENTION_DAYS` after they arrived, once no delivery of theirs still waits.
 - Expired idempotency keys, expired OAuth states and rate-limit windows older than a day are
   deleted (nothing else ever deletes them, so the tables would grow forever), and so are the
   contact links no longer trusted (older than a week, `contacts.cache.LINK_TTL`; they hold
@@ -28,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amogate.connection.tokens import utcnow
 from amogate.contacts.cache import LINK_TTL
-from amogate.storage import accounts, contact_links, idempotency, rate_counters
+from amogate.storage import accounts, contact_links, idempotency, rate_counters, relay
 from amogate.storage import deliveries as store
 from amogate.storage import forms as form_store
 from amogate.storage.db import Database
@@ -38,6 +41,7 @@ log = structlog.get_logger("amogate.retention")
 BATCH = 500
 MAX_BATCHES = 20
 COUNTER_KEEP = timedelta(days=1)
+WEBHOOK_BODY_KEEP = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class PurgeReport:
     idempotency_keys: int = 0
     oauth_states: int = 0
     rate_windows: int = 0
+    webhook_bodies: int = 0
+    webhook_events: int = 0
     contact_links: int = 0
 
     @property
@@ -55,6 +61,8 @@ class PurgeReport:
             + self.idempotency_keys
             + self.oauth_states
             + self.rate_windows
+            + self.webhook_bodies
+            + self.webhook_events
             + self.contact_links
         )
 
@@ -99,12 +107,20 @@ class RetentionPurge:
                 ),
                 once=True,
             ),
+            webhook_bodies=await self._batches(
+                lambda conn: relay.erase_raw_bodies(
+                    conn, received_before=now - WEBHOOK_BODY_KEEP, now=now, limit=BATCH
+                )
+            ),
+            webhook_events=await self._batches(
+                lambda conn: relay.delete_old_events(conn, received_before=cutoff, limit=BATCH)
+            ),
             contact_links=await self._batches(
                 lambda conn: contact_links.purge(conn, before=now.timestamp() - LINK_TTL),
                 once=True,
             ),
         )
-        if report.erased:
+        if report.erased or report.webhook_bodies or report.webhook_events:
             await self.database.drop_old_page_copies()
         if report.total:
             log.info(
@@ -113,6 +129,8 @@ class RetentionPurge:
                 idempotency_keys=report.idempotency_keys,
                 oauth_states=report.oauth_states,
                 rate_windows=report.rate_windows,
+                webhook_bodies=report.webhook_bodies,
+                webhook_events=report.webhook_events,
                 contact_links=report.contact_links,
             )
         return report

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
-from fastapi import FastAPI
 
 from amogate.connection.service import AmoConnection
 from amogate.contacts.matching import parse_dedup
 from amogate.contacts.resolve import ContactResolver
 from amogate.deliveries.signals import DeliverySignals
-from amogate.leads.fields import AppFields, FieldLists
-from amogate.leads.service import LeadIntake
+from amogate.leads.fields import FieldLists
 from amogate.settings import Settings
 from amogate.storage.db import Database
 from amogate.worker.deliver import Deliverer
@@ -118,44 +115,3 @@ class DeliveryWorker:
                 continue
             if claimed == 0:
                 await self.signals.wait_for_work(self.poll_seconds)
-
-
-@dataclass
-class LeadDelivery:
-    """What `amogate serve` runs for leads: the intake and, unless disabled, a worker."""
-
-    intake: LeadIntake
-    worker: DeliveryWorker | None
-
-    async def stop(self) -> None:
-        if self.worker is not None:
-            await self.worker.stop()
-
-
-def start_lead_delivery(
-    app: FastAPI,
-    settings: Settings,
-    database: Database,
-    amo: AmoConnection | None,
-    *,
-    background: bool,
-) -> LeadDelivery | None:
-    """Install `app.state.lead_intake` and start the worker (when `background` and
-    `app.state.run_worker` is not False). Without amoCRM configured, leads are refused (503)."""
-    if amo is None:
-        return None
-    signals = DeliverySignals()
-    amo.on_connected.append(signals.wake)
-    fields = AppFields(app.state)
-    intake = LeadIntake(database, settings, signals, fields=lambda: fields)
-    app.state.lead_intake = intake
-    app.state.delivery_signals = signals
-    worker = None
-    if background and getattr(app.state, "run_worker", True) is not False:
-        worker = DeliveryWorker(
-            deliverer_from(settings, database, amo, fields, signals),
-            signals,
-            purge=purge_from(settings, database),
-        )
-        worker.start()
-    return LeadDelivery(intake, worker)

@@ -1,7 +1,7 @@
 """contact matching: deliveries.contact_matched, the contact_links table; forms.mode
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0008
 Create Date: 2026-11-29 20:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0006"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

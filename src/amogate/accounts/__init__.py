@@ -1,0 +1,1 @@
+"""Several amoCRM accounts in one gateway: what an account is and how it is configured."""
