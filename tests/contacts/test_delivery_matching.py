@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import update
 
 from amogate.amocrm.models import contact_card
 from amogate.amocrm.sandbox.runner import SandboxServer
+from amogate.app_state import state_of
 from amogate.contacts.index import ContactIndex
 from amogate.settings import Settings
 from amogate.storage import migrate
 from amogate.storage.db import Database
+from amogate.storage.tables import amo_accounts
 from tests.contacts.delivering import (
     QUEUE_ONLY,
     contacts_held,
@@ -210,3 +213,23 @@ async def test_of_two_matching_contacts_the_latest_updated_is_linked_and_the_lea
     [warning] = [w for w in record["warnings"] if w["field"] == "contact"]
     assert f"({older['id']}, {newer_id})" in warning["problem"]
     assert "updated last" in warning["problem"]
+
+
+async def test_an_accounts_own_dedup_setting_wins_over_contact_dedup(
+    fresh: SandboxServer, settings: Settings, api_headers: dict[str, str]
+) -> None:
+    async with connected_gateway(settings, server=fresh, **QUEUE_ONLY) as h:
+        # Where `amogate accounts add|update NAME --dedup off` keeps an account's own setting.
+        async with state_of(h.app).running().database.transaction() as conn:
+            await conn.execute(
+                update(amo_accounts)
+                .where(amo_accounts.c.account_key == "default")
+                .values(contact_dedup="off")
+            )
+        existing = await make_contact(h, "Alisher", phone="+998901234567")
+        [delivery_id] = await queue(h, [lead(1, phone="901234567")], api_headers)
+        await drain(h, worker(h))
+        record = await delivery(h, delivery_id, api_headers)
+    assert state_of(h.app).settings.contact_dedup == "phone,email"
+    assert record["amocrm"]["contact_id"] != existing["id"]
+    assert record["amocrm"]["contact_matched"] is False
