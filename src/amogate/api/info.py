@@ -1,4 +1,4 @@
-"""GET /api/v1/info/*: pipelines, custom fields and the account, for building forms.
+"""GET /api/v1/info/*: pipelines, custom fields, users and the account, for building forms.
 
 Answers come from `InfoCache` (see `amogate.info.cache`): at most one amoCRM fetch per kind
 per INFO_CACHE_TTL seconds, `?refresh=true` to fetch now, an older copy marked
@@ -184,3 +184,21 @@ async def account(
 ) -> Response:
     _, entry = await _read(request, principal, "account", refresh)
     return _answer(request, "Account info retrieved successfully", entry, entry.value)
+
+
+@router.get(
+    "/users",
+    summary="The account's users (every page)",
+    description="Every user of the account as `id`, `name`, `email`: the ids a form or bot "
+    "can give as `lead.responsible_user_id`. Cached like the other lists.",
+    responses=_RESPONSES,
+    response_class=JSONResponse,
+)
+async def users(
+    request: Request,
+    principal: Annotated[Principal, Depends(current_principal)],
+    refresh: Refresh = False,
+) -> Response:
+    _, entry = await _read(request, principal, "users", refresh)
+    data = {"_embedded": {"users": entry.value}}
+    return _answer(request, "Users retrieved successfully", entry, data)

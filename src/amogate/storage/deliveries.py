@@ -73,6 +73,7 @@ class Delivery:
     delivered_at: datetime | None
     erased_at: datetime | None = None  # personal data erased after the retention period
     account_key: str = "default"  # the amoCRM account the lead goes to
+    contact_matched: bool | None = None  # linked to a contact that existed before the lead
 
     @property
     def is_terminal(self) -> bool:
@@ -119,6 +120,7 @@ def _delivery(row: Row[Any]) -> Delivery:
         delivered_at=m["delivered_at"],
         account_key=m["account_key"],
         erased_at=m["erased_at"],
+        contact_matched=m["contact_matched"],
     )
 
 
@@ -309,6 +311,7 @@ async def mark_form_created(
     uid: str | None,
     lead_id: int | None,
     contact_id: int | None,
+    contact_matched: bool | None = None,
     count_attempt: bool = True,
     remarked: tuple[dict[str, Any], list[dict[str, str]]] | None = None,
 ) -> bool:
@@ -320,6 +323,7 @@ async def mark_form_created(
         "amo_uid": uid,
         "amo_lead_id": lead_id,
         "amo_contact_id": contact_id,
+        "contact_matched": contact_matched,
         "attempts": deliveries.c.attempts + (1 if count_attempt else 0),
         "last_error": None,
         "updated_at": now,
