@@ -1,8 +1,8 @@
 """amogate benchmarks: real processes, `wrk` as the load generator, medians of 3 runs.
 
     python -m bench.run [--runs 3] [--duration 10] [--processes N] [--render JSON]
-                        [--only health,reads,intake,sync,delivery,accounts_delivery,
-                                processes_2,postgres,startup]
+                        [--only health,reads,intake,sync,delivery,delivery_matching,
+                                accounts_delivery,processes_2,postgres,startup]
                         (and shared_budget, run only when named)
 
 Starts the amoCRM sandbox (at amoCRM's default budget of 7 requests/s) and the gateway as real
@@ -286,7 +286,10 @@ def delivery_counts(folder: Path) -> dict[str, int]:
     return {str(status): int(count) for status, count in rows}
 
 
-async def post_backlog(url: str, count: int, concurrency: int = 32, key: str = KEY) -> None:
+async def post_backlog(
+    url: str, count: int, concurrency: int = 32, key: str = KEY, *, distinct: bool = False
+) -> None:
+    """`count` leads; `distinct`: each from another person (own phone and email)."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(count):
         queue.put_nowait(i)
@@ -295,6 +298,9 @@ async def post_backlog(url: str, count: int, concurrency: int = 32, key: str = K
         while not queue.empty():
             i = queue.get_nowait()
             body = {**LEAD_BODY, "lead": {**LEAD_BODY["lead"], "name": f"Backlog lead {i}"}}
+            if distinct:
+                person = {"phone": f"+99893{i:07d}", "email": f"client{i}@example.uz"}
+                body["contact"] = {**LEAD_BODY["contact"], **person}
             response = await client.post(
                 f"{url}/api/v1/leads/unsorted", json=body, headers={"X-API-KEY": key}
             )
@@ -376,17 +382,23 @@ def scenario_sync(folder: Path, duration: int) -> Result:
     }
 
 
-def scenario_delivery(folder: Path, duration: int) -> Result:
+def scenario_delivery(folder: Path, duration: int, *, matching: bool = False) -> Result:
+    """The backlog drained by one worker. Without `matching` (CONTACT_DEDUP=off) every lead
+    makes its contact as before contact matching existed; with it, every lead comes from
+    another person, so each one is looked up and none is found (the costliest case)."""
     del duration
+    dedup = "phone,email" if matching else "off"
     with SandboxServer(rate_limit=RATE_LIMIT) as sandbox:
-        with gateway(folder, sandbox, "--no-worker", LEAD_SYNC_TIMEOUT="0") as gw:
+        with gateway(
+            folder, sandbox, "--no-worker", LEAD_SYNC_TIMEOUT="0", CONTACT_DEDUP=dedup
+        ) as gw:
             connect(gw.url, sandbox.url)
-            asyncio.run(post_backlog(gw.url, BACKLOG))
+            asyncio.run(post_backlog(gw.url, BACKLOG, distinct=matching))
         before = httpx.get(f"{sandbox.url}/_sandbox/stats").json()
         worker = start_amogate(
             folder,
             "worker",
-            env=gateway_env(folder, AMO_BASE_URL=sandbox.url),
+            env=gateway_env(folder, AMO_BASE_URL=sandbox.url, CONTACT_DEDUP=dedup),
             log="worker.log",
         )
         started = time.perf_counter()
@@ -422,6 +434,9 @@ def scenario_delivery(folder: Path, duration: int) -> Result:
 
     forms = calls("/api/v4/leads/unsorted/forms")
     notes = calls("/api/v4/leads/notes")
+    contact_reads = int(after["by_endpoint"].get("GET /api/v4/contacts", 0)) - int(
+        before["by_endpoint"].get("GET /api/v4/contacts", 0)
+    )
     per_lead = 1 / BATCH + 1 / BATCH  # one forms item and one note per lead, 50 per request
     theoretical = RATE_LIMIT / per_lead
     # amogate spends slightly less than the budget on purpose (see connection/limiter.py).
@@ -436,6 +451,7 @@ def scenario_delivery(folder: Path, duration: int) -> Result:
         "ratio_to_spacing_max": leads_per_s / own_budget,
         "forms_requests": forms,
         "notes_requests": notes,
+        "contact_reads": contact_reads,
         "upstream_429": int(after["rate_limited"]) - int(before["rate_limited"]),
         "max_upstream_rps": after["max_requests_per_second_any"],
     }
@@ -470,7 +486,8 @@ def scenario_accounts_delivery(folder: Path, duration: int) -> Result:
             )
             for n, name in enumerate(ACCOUNTS)
         }
-        env = gateway_env(folder, AMO_BASE_URL=boxes["default"].url)
+        # Every lead has one phone: matching off, as in the delivery row without it.
+        env = gateway_env(folder, AMO_BASE_URL=boxes["default"].url, CONTACT_DEDUP="off")
         for name in ACCOUNTS[1:]:
             amogate_command(
                 folder,
@@ -489,7 +506,9 @@ def scenario_accounts_delivery(folder: Path, duration: int) -> Result:
             ).splitlines()[-1]
             for name in ACCOUNTS
         }
-        with gateway(folder, boxes["default"], "--no-worker", LEAD_SYNC_TIMEOUT="0") as gw:
+        with gateway(
+            folder, boxes["default"], "--no-worker", LEAD_SYNC_TIMEOUT="0", CONTACT_DEDUP="off"
+        ) as gw:
             for name in ACCOUNTS:
                 connect(gw.url, boxes[name].url, name)
 
@@ -709,6 +728,9 @@ SCENARIOS: dict[str, Callable[[Path, int], Result]] = {
     "intake": scenario_intake,
     "sync": scenario_sync,
     "delivery": scenario_delivery,
+    "delivery_matching": lambda folder, duration: scenario_delivery(
+        folder, duration, matching=True
+    ),
     "accounts_delivery": scenario_accounts_delivery,
     "processes_2": scenario_processes_2,
     "postgres": scenario_postgres,
@@ -734,6 +756,8 @@ TARGETS = {
     ("delivery", "ratio_to_spacing_max"): (">=", 0.97),
     ("delivery", "upstream_429"): ("<=", 0),
     ("accounts_delivery", "ratio_to_3x_spacing_max"): (">=", 0.95),
+    ("delivery_matching", "drain_ratio_to_delivery"): ("<=", 2),
+    ("delivery_matching", "upstream_429"): ("<=", 0),
     ("accounts_delivery", "upstream_429"): ("<=", 0),
     ("startup", "seconds"): ("<=", 1.5),
     ("shared_budget", "ratio_to_budget"): (">=", 0.7),
@@ -759,6 +783,15 @@ class Summary:
                     "max": max(values),
                 }
         return out
+
+
+def with_ratio(stats: dict[str, dict[str, dict[str, float]]]) -> None:
+    """Matching's cost: the drain with matching on over the drain without (medians)."""
+    plain, matched = stats.get("delivery"), stats.get("delivery_matching")
+    if plain is None or matched is None:
+        return
+    ratio = matched["drain_s"]["median"] / plain["drain_s"]["median"]
+    matched["drain_ratio_to_delivery"] = {"median": ratio, "min": ratio, "max": ratio}
 
 
 def machine() -> dict[str, str]:
@@ -835,6 +868,7 @@ def main() -> None:
             print(f"{name} run {run + 1}/{args.runs}: {shown}", flush=True)
             time.sleep(2)
     stats = summary.stats()
+    with_ratio(stats)
     print()
     print(render(stats))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -44,9 +44,11 @@ def module_names(root: Path) -> dict[str, Path]:
     return names
 
 
-def imports_of(source: str, module: str, *, is_package: bool, known: set[str]) -> list[Import]:
-    """The amogate modules `source` imports, relative imports resolved; `local` marks the
-    imports inside a function or method body."""
+def imports_of(
+    source: str, module: str, *, is_package: bool, known: set[str], everything: bool = False
+) -> list[Import]:
+    """The amogate modules `source` imports (with `everything`, other libraries too), relative
+    imports resolved; `local` marks the imports inside a function or method body."""
     package = module if is_package else module.rpartition(".")[0]
     found: list[Import] = []
     for node, local in _walk(ast.parse(source)):
@@ -65,8 +67,8 @@ def imports_of(source: str, module: str, *, is_package: bool, known: set[str]) -
             ]
         else:
             continue
-        for target in targets:
-            if target == ROOT_PACKAGE or target.startswith(ROOT_PACKAGE + "."):
+        for target in dict.fromkeys(targets):  # `from x import a, b` is one import of x
+            if everything or target == ROOT_PACKAGE or target.startswith(ROOT_PACKAGE + "."):
                 found.append(Import(module, target, node.lineno, local))
     return sorted(found, key=lambda item: item.line)
 

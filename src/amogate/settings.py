@@ -28,6 +28,10 @@ ENV_FILE_VARIABLE = "AMOGATE_ENV_FILE"
 _DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
+# Which of a lead's values find its existing amoCRM contact (CONTACT_DEDUP).
+DEDUP_CHOICES = ("phone,email", "phone", "email", "off")
+
+
 class Settings(BaseSettings):
     """Everything amogate reads from its environment."""
 
@@ -63,6 +67,8 @@ class Settings(BaseSettings):
     lead_sync_timeout: float = Field(default=8.0, ge=0, le=60)
     info_cache_ttl: float = Field(default=300.0, ge=0)
     phone_default_region: str = "UZ"
+    # Which of a lead's values find its existing amoCRM contact: phone,email | phone | email | off.
+    contact_dedup: str = "phone,email"
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     admin_password: SecretStr | None = None
@@ -190,6 +196,16 @@ class Settings(BaseSettings):
         if scheme not in ("sqlite", "postgresql", "postgres"):
             raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql://")
         return value
+
+    @field_validator("contact_dedup")
+    @classmethod
+    def _dedup_known(cls, value: str) -> str:
+        # The same spellings as `contacts.matching.parse_dedup` (any order, case, spaces).
+        words = sorted({w.strip().lower() for w in value.split(",")}, reverse=True)
+        text = ",".join(words)
+        if text not in DEDUP_CHOICES:
+            raise ValueError(f"CONTACT_DEDUP must be one of: {', '.join(DEDUP_CHOICES)}")
+        return text
 
     @field_validator("phone_default_region")
     @classmethod

@@ -157,6 +157,25 @@ def test_a_multipart_post_becomes_a_lead(gateway: Deployment) -> None:
     assert "cv: cv.pdf" in text
 
 
+def test_a_json_post_puts_click_ids_and_utm_into_tracking_fields(gateway: Deployment) -> None:
+    endpoint = create_form(gateway, "Landing")
+    body = {
+        "ism": "Jasur",
+        "telefon": "+998 93 555 66 77",
+        "gclid": "Cj0KCQ-test",
+        "fbclid": "IwAR-test",
+        "utm_source": "facebook",
+        "answers": {"kurs": "Python"},
+    }
+    found = wait_delivered(gateway, accepted(httpx.post(endpoint, json=body, timeout=10)))
+    lead = amo_get(gateway, f"/api/v4/leads/{found['amocrm']['lead_id']}")
+    assert custom_value(lead, "GCLID") == "Cj0KCQ-test"
+    assert custom_value(lead, "FBCLID") == "IwAR-test"
+    assert custom_value(lead, "UTM_SOURCE") == "facebook"
+    notes = amo_get(gateway, f"/api/v4/leads/{lead['id']}/notes")["_embedded"]["notes"]
+    assert "answers.kurs: Python" in notes[0]["params"]["text"]
+
+
 def test_a_honeypot_post_is_answered_like_success_and_reaches_nothing_in_amocrm(
     gateway: Deployment,
 ) -> None:

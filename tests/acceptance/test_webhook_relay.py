@@ -11,10 +11,14 @@ sends its webhooks over TCP to `amogate serve`, which relays them signed to a lo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import sqlite3
+import statistics
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,13 @@ from standardwebhooks.webhooks import Webhook
 
 from amogate.amocrm.sandbox.runner import SandboxServer
 from tests.sandbox.receiver import Receiver
-from tests.support.processes import free_port, gateway_env, run_amogate, running_gateway
+from tests.support.processes import (
+    free_port,
+    gateway_env,
+    run_amogate,
+    running_gateway,
+    running_worker,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -128,6 +138,11 @@ def test_a_status_change_reaches_the_subscriber_as_one_signed_json_event(setup: 
         Webhook("whsec_" + "A" * 43 + "=").verify(post.body, dict(post.headers))
     (attempt,) = setup.amo_side()
     assert attempt["status"] == 200
+    # The inbound secret went to amoCRM only inside the registration's body, never in a URL.
+    (secret_in_path,) = setup_rows(setup)
+    calls = httpx.get(f"{setup.sandbox.url}/_sandbox/requests", timeout=10).json()
+    assert calls
+    assert not [c for c in calls if secret_in_path in f"{c['path']}?{c.get('query')}"]
     metrics = httpx.get(
         f"{setup.gateway}/metrics", headers={"X-API-KEY": setup.env["API_KEY"]}, timeout=10
     ).text
@@ -184,3 +199,84 @@ def test_fifty_changes_while_the_subscriber_is_down_all_arrive_after_it_is_back(
             }
         )
     )
+
+
+def test_amocrm_is_answered_fast_under_load_while_every_subscriber_is_down(setup: Setup) -> None:
+    """200 posts from amoCRM at once (40 at a time), each with its own change, while the only
+    subscriber refuses connections: every answer is a 200 well inside amoCRM's 2 s."""
+    setup.subscribe(f"http://127.0.0.1:{free_port()}/down", "status_lead")
+    (row,) = setup_rows(setup)
+    path = f"{setup.gateway}/webhooks/amocrm/default/{row}"
+    bodies = [
+        (
+            f"leads[status][0][id]={1000 + i}&leads[status][0][status_id]={SECOND_STAGE}"
+            f"&leads[status][0][old_status_id]={FIRST_STAGE}&account[subdomain]=sandbox"
+        ).encode()
+        for i in range(200)
+    ]
+
+    async def post_all() -> list[tuple[int, float]]:
+        limit = asyncio.Semaphore(40)
+        async with httpx.AsyncClient(timeout=10) as client:
+
+            async def one(body: bytes) -> tuple[int, float]:
+                async with limit:
+                    started = time.perf_counter()
+                    answer = await client.post(
+                        path,
+                        content=body,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    )
+                    return answer.status_code, time.perf_counter() - started
+
+            return await asyncio.gather(*(one(body) for body in bodies))
+
+    results = asyncio.run(post_all())
+    seconds = sorted(s for _, s in results)
+    assert {status for status, _ in results} == {200}
+    assert seconds[-1] < 2.0
+    print(
+        json.dumps(
+            {
+                "posts": len(results),
+                "concurrency": 40,
+                "p50_ms": round(statistics.median(seconds) * 1000, 1),
+                "p95_ms": round(seconds[int(len(seconds) * 0.95)] * 1000, 1),
+                "max_ms": round(seconds[-1] * 1000, 1),
+            }
+        )
+    )
+
+
+def setup_rows(setup: Setup) -> list[str]:
+    """The account's inbound secret, read from the database file as an operator could."""
+    with closing(sqlite3.connect(setup.tmp_path / "gateway.db", timeout=30)) as conn:
+        rows = conn.execute("SELECT inbound_secret FROM relay_accounts").fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def test_a_separate_amogate_worker_relays_events_for_a_gateway_without_one(
+    tmp_path: Path,
+) -> None:
+    """`amogate serve --no-worker` stores amoCRM's events; `amogate worker` sends them."""
+    with SandboxServer(rate_limit=0, long_lived_token=TOKEN) as sandbox, Receiver() as receiver:
+        extra = {"AMO_BASE_URL": sandbox.url, "AMO_LONG_LIVED_TOKEN": TOKEN}
+        env = gateway_env(tmp_path, **extra)
+        added = run_amogate(tmp_path, env, "webhooks", "add", receiver.url, "--events", "add_lead")
+        secret = re.search(r"whsec_[A-Za-z0-9+/=]+", added.stdout)
+        assert secret is not None
+        with running_gateway(tmp_path, "--no-worker", environment=extra) as gateway:
+            (inbound,) = setup_rows(Setup(sandbox, gateway, env, tmp_path))
+            answer = httpx.post(
+                f"{gateway}/webhooks/amocrm/default/{inbound}",
+                content=b"leads[add][0][id]=77&leads[add][0][name]=Buyurtma",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                timeout=10,
+            )
+            assert answer.status_code == 200
+            time.sleep(1.5)
+            assert receiver.received == []  # nobody sends: the gateway runs no worker
+            with running_worker(tmp_path, **extra):
+                (post,) = receiver.wait_for(1, timeout_s=20)
+    event = verified(post, secret.group(0))
+    assert (event["type"], event["data"]) == ("add_lead", {"id": "77", "name": "Buyurtma"})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
 from amogate.amocrm.client import AmoClient
 from amogate.amocrm.sandbox.config import SandboxConfig
+from amogate.amocrm.sandbox.runner import SandboxServer
 from tests.amocrm.sandbox_support import (
     PUBLIC_URL,
     Calls,
@@ -41,3 +43,15 @@ async def client(
 ) -> AsyncIterator[AmoClient]:
     async with make_client(sandbox, provider, calls) as amo:
         yield amo
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(rate_limit=0) as running:
+        yield running
+
+
+@pytest.fixture
+def fresh(server: SandboxServer) -> SandboxServer:
+    httpx.post(f"{server.url}/_sandbox/reset", timeout=10).raise_for_status()
+    return server

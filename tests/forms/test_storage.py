@@ -3,6 +3,7 @@ a worker and erased after the retention period like a delivered lead's data."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -64,6 +65,29 @@ async def test_a_tranid_is_stored_once_per_form(db: Database) -> None:
         assert len(await store.list_deliveries(conn)) == 1
         submissions = await form_store.recent_submissions(conn, form.id)
     assert [s.tranid for s in submissions] == ["t-1"]
+
+
+async def test_the_same_tranid_posted_at_once_makes_one_delivery(database_url: str) -> None:
+    # Two engines: two gateway instances sharing the database.
+    first_db, second_db = Database(database_url), Database(database_url)
+    await migrate.upgrade(first_db)
+    try:
+        form = await a_form(first_db)
+        results = await asyncio.gather(
+            *(
+                intake(db).store(
+                    form, lead(), received=[], tranid="same", spam=False, request_id=None
+                )
+                for db in (first_db, second_db, first_db, second_db)
+            )
+        )
+        assert len({r.delivery_id for r in results}) == 1
+        assert sum(not r.repeated for r in results) == 1
+        async with first_db.read() as conn:
+            assert len(await store.list_deliveries(conn)) == 1
+    finally:
+        await first_db.dispose()
+        await second_db.dispose()
 
 
 async def test_spam_is_never_claimed_and_is_erased_after_the_retention_period(

@@ -17,6 +17,7 @@ from amogate.amocrm.errors import (
 )
 from amogate.connection.tokens import NeedsReauthorization, NotConnected
 from amogate.errors import NotFound, ServiceUnavailable, UpstreamError, UpstreamTimeout
+from amogate.failures import classify
 from amogate.info.cache import PIPELINE_MISS_REFRESH_SECONDS, InfoCache, etag_of
 from tests.info.fakes import FakeClock, FakeSource
 
@@ -352,3 +353,15 @@ async def test_invalidate_forgets_the_copy(cache: InfoCache, source: FakeSource)
     assert cache.peek("account") is None
     await cache.account()
     assert source.calls == ["account", "account"]
+
+
+async def test_the_failure_behind_a_public_error_is_the_one_classification(
+    cache: InfoCache, source: FakeSource
+) -> None:
+    # The worker reschedules by this classification; it never re-reads the message.
+    source.failure = NeedsReauthorization("amoCRM is not connected, whatever this text says")
+    with pytest.raises(ServiceUnavailable) as caught:
+        await cache.lead_fields()
+    assert caught.value.upstream == classify(source.failure)
+    assert caught.value.upstream is not None
+    assert (caught.value.upstream.kind, caught.value.upstream.outcome) == ("reauthorize", "auth")

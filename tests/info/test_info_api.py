@@ -26,6 +26,7 @@ INFO_PATHS = [
     "/api/v1/info/lead-fields",
     "/api/v1/info/contact-fields",
     "/api/v1/info/account",
+    "/api/v1/info/users",
 ]
 
 
@@ -125,6 +126,22 @@ async def test_contact_fields_return_every_contact_field(
     fields = body["data"]["_embedded"]["custom_fields"]
     assert [f["id"] for f in fields] == [f["id"] for f in expected]
     assert {"PHONE", "EMAIL"} <= {f.get("code") for f in fields}
+
+
+async def test_users_are_every_user_as_id_name_and_email_and_are_cached(
+    h: Harness, api_headers: dict[str, str]
+) -> None:
+    expected, _ = await sandbox_pages(h, "/api/v4/users", "users")
+    first = await get(h, "/api/v1/info/users", api_headers)
+    again = await get(h, "/api/v1/info/users", api_headers)
+    assert first.status_code == 200
+    assert first.json()["message"] == "Users retrieved successfully"
+    users = first.json()["data"]["_embedded"]["users"]
+    assert users == [{"id": u["id"], "name": u["name"], "email": u["email"]} for u in expected]
+    assert len(users) > 1
+    assert again.json()["data"] == first.json()["data"]
+    assert again.headers["X-Cache"] == "HIT"
+    assert len(await h.requests("/api/v4/users")) == 2  # the test's own read, then one fetch
 
 
 async def test_pipelines_come_with_their_statuses(h: Harness, api_headers: dict[str, str]) -> None:
@@ -474,6 +491,7 @@ async def test_info_endpoints_are_documented_in_openapi(h: Harness) -> None:
         "/api/v1/info/lead-fields",
         "/api/v1/info/contact-fields",
         "/api/v1/info/account",
+        "/api/v1/info/users",
     ):
         operation = schema["paths"][path]["get"]
         assert operation["summary"]

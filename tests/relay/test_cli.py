@@ -55,6 +55,7 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(tmp_path: Path) -> None
         (("https://x.uz", "--events", "status_leed"), "unknown event(s): status_leed"),
         (("https://x.uz", "--events", ","), "name at least one event"),
         (("https://x.uz", "--account", "Big Shop"), "an account name is 1-40 of a-z"),
+        (("https://x.uz", "--account", "shop"), "Account not found: shop"),
     ]:
         answer = run_amogate(tmp_path, e, "webhooks", "add", *args)
         assert answer.returncode == 2
@@ -70,6 +71,24 @@ def test_connect_without_public_url_says_what_to_set(tmp_path: Path) -> None:
         "amogate: PUBLIC_URL is not set: set it to the address amoCRM can reach this gateway "
         "at, e.g. PUBLIC_URL=https://gateway.example.uz"
     )
+
+
+def test_connect_before_amocrm_is_connected_says_so(tmp_path: Path) -> None:
+    e = env(tmp_path, PUBLIC_URL="https://gateway.example.uz")
+    assert run_amogate(tmp_path, e, "webhooks", "add", "https://x.uz/h").returncode == 0
+    answer = run_amogate(tmp_path, e, "webhooks", "connect")
+    assert answer.returncode == 1
+    assert answer.stderr.strip() == (
+        "amogate: amoCRM is not connected (or needs reconnecting): open /admin or run "
+        "`amogate auth url` first"
+    )
+
+
+def test_connect_names_an_unknown_account(tmp_path: Path) -> None:
+    e = env(tmp_path, PUBLIC_URL="https://gateway.example.uz")
+    answer = run_amogate(tmp_path, e, "webhooks", "connect", "--account", "shop")
+    assert answer.returncode == 2
+    assert answer.stderr.strip() == "amogate: Account not found: shop"
 
 
 def test_deliveries_and_retry_on_an_empty_table(tmp_path: Path) -> None:

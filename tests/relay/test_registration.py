@@ -150,3 +150,21 @@ async def test_a_disabled_webhook_that_cannot_be_saved_again_shows_in_ready(
         assert result.state == "error"
         ready = (await h.gateway.get("/health/ready")).json()
         assert ready["data"]["webhooks"].startswith("default: could not check amoCRM's webhook")
+
+
+async def test_the_check_registers_the_events_subscribers_added_since(settings: Settings) -> None:
+    async with connected_gateway(settings, public_url=PUBLIC_URL) as h:
+        db: Database = state_of(h.app).running().database
+        gw: Settings = state_of(h.app).settings
+        await subscribers.add(
+            db, "http://shop.test/", account_key="default", event_list="status_lead"
+        )
+        await registration.connect(h.amo, db, gw, "default")
+        check = registration.WebhookCheck(db, gw, lambda key: h.amo, interval_s=300)
+        assert [r.state for r in await check.run_once()] == ["ok"]
+        await subscribers.add(db, "http://bot.test/", account_key="default", event_list="note_lead")
+        (result,) = await check.run_once()
+        (hook,) = await amo_webhooks(h)
+        assert result.state == "updated"
+        assert sorted(hook["settings"]) == ["note_lead", "status_lead"]
+        assert (await relay_account(db)).registered_events == ["note_lead", "status_lead"]

@@ -33,6 +33,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployme
     folder = tmp_path_factory.mktemp("webhook-attacks")
     with deployment(folder) as d:
         env = gateway_env(folder, **gateway_settings(d.sandbox.url))
+        shop = run_amogate(folder, env, "accounts", "add", "shop", "--domain", "shop.amocrm.ru")
+        assert shop.returncode == 0, shop.stderr
         for account in ("default", "shop"):
             added = run_amogate(
                 folder,

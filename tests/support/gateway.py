@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from amogate.amocrm.sandbox.app import create_sandbox_app
 from amogate.amocrm.sandbox.config import SandboxConfig
+from amogate.amocrm.sandbox.runner import SandboxServer
 from amogate.amocrm.sandbox.transport import SandboxTransport
 from amogate.app import create_app
 from amogate.app_state import state_of
@@ -103,14 +104,26 @@ async def connected_gateway(
     settings: Settings,
     *,
     sandbox_config: SandboxConfig | None = None,
+    server: SandboxServer | None = None,
     connect_account: bool = True,
     background: bool = False,
     **setting_overrides: Any,
 ) -> AsyncIterator[Harness]:
-    """Start the sandbox and the gateway; connect them through the OAuth code exchange."""
+    """Start the sandbox and the gateway; connect them through the OAuth code exchange.
+
+    With ``server`` (a running `SandboxServer`), the gateway reaches amoCRM over real HTTP
+    on its port instead of through the in-process transport."""
     config = sandbox_config or SandboxConfig(public_url=SANDBOX_URL, rate_limit=0)
-    sandbox_app = create_sandbox_app(config)
-    transport = SandboxTransport(sandbox_app)
+    sandbox_app: Any = None
+    transport: httpx.AsyncBaseTransport | None = None
+    if server is None:
+        sandbox_app = create_sandbox_app(config)
+        transport = SandboxTransport(sandbox_app)
+        sandbox_client = httpx.AsyncClient(transport=transport, base_url=SANDBOX_URL)
+    else:
+        config = server.config
+        setting_overrides = {"amo_base_url": server.url, **setting_overrides}
+        sandbox_client = httpx.AsyncClient(base_url=server.url, timeout=10)
     gw_settings = sandbox_settings(settings, **setting_overrides)
     app = create_app(gw_settings, amo_transport=transport, background=background)
     async with (
@@ -118,7 +131,7 @@ async def connected_gateway(
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
         ) as gateway,
-        httpx.AsyncClient(transport=SandboxTransport(sandbox_app), base_url=SANDBOX_URL) as sb,
+        sandbox_client as sb,
     ):
         amo = running_amo(app)
         assert isinstance(amo, AmoConnection)

@@ -281,6 +281,24 @@ class AmoClient:
         )
         return items
 
+    async def list_contacts(
+        self,
+        *,
+        page: int = 1,
+        limit: int = 250,
+        order: Mapping[str, str] | None = None,
+        **filters: FilterValue,
+    ) -> tuple[list[JSON], bool]:
+        """One page of contacts (``[]`` on 204) and whether amoCRM links a next page (its own
+        page size may be smaller than ``limit``). ``updated_at={"from": 1700000000}`` →
+        ``filter[updated_at][from]=1700000000``. Contacts of unaccepted unsorted items are
+        not listed."""
+        params = _page(page, limit) + _filters(filters) + _order(order)
+        items, href = await self._get_page(
+            "/api/v4/contacts", endpoint="/api/v4/contacts", key="contacts", params=params
+        )
+        return items, href is not None
+
     async def get_contacts(self, ids: Sequence[int], with_: Sequence[str] = ()) -> list[JSON]:
         """The contacts with these ids (``filter[id][]``), 250 ids per request; ids amoCRM
         does not list (deleted, or hidden in an unaccepted unsorted item) are simply absent."""

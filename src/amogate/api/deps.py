@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from amogate.access.keys import Principal
-from amogate.accounts.config import DEFAULT
+from amogate.accounts.config import DEFAULT, InvalidAccountName, check_name
 from amogate.app_state import AppState, state_of
 from amogate.connection.service import AmoConnection
 from amogate.errors import NotFound, ServiceUnavailable
@@ -50,11 +50,12 @@ async def named_account(request: Request, name: str) -> Account:
     """The running account `name`; 404 `Account not found: NAME` when there is none (and
     the usual 503 for `default` when amoCRM is not configured)."""
     try:
+        check_name(name)  # a name that cannot exist is not looked up
         return await gateway_of(request).account(name)
-    except AccountNotFound:
+    except (AccountNotFound, InvalidAccountName):
         if name == DEFAULT:
             raise ServiceUnavailable(NOT_CONFIGURED) from None
-        raise NotFound(f"Account not found: {name}") from None
+        raise NotFound(f"Account not found: {name[:64]}") from None
 
 
 async def account_of(request: Request, principal: Principal) -> Account:

@@ -146,7 +146,7 @@ async def submit(form_id: str, request: Request) -> Response:
 
     found = recognize(body.pairs, form.field_map, ignore=[form.honeypot])
     visit = Visit(ip=ip, page=request.headers.get("referer"), origin=origin)
-    settings_of_form = FormSettings(form.name, form.pipeline_id, form.tags)
+    settings_of_form = FormSettings(form.name, form.pipeline_id, form.tags, form.mode)
     try:
         lead = read_submission(found, settings_of_form, visit, files=body.files)
     except ValidationFailed as exc:

@@ -1,4 +1,4 @@
-"""GET /api/v1/info/*: pipelines, custom fields and the account, for building forms.
+"""GET /api/v1/info/*: pipelines, custom fields, users and the account, for building forms.
 
 Answers come from `InfoCache` (see `amogate.info.cache`): at most one amoCRM fetch per kind
 per INFO_CACHE_TTL seconds, `?refresh=true` to fetch now, an older copy marked
@@ -83,6 +83,10 @@ def _fields_data(value: Any) -> Any:
     return {"_embedded": {"custom_fields": value}}
 
 
+def _users_data(value: Any) -> Any:
+    return {"_embedded": {"users": value}}
+
+
 def _as_is(value: Any) -> Any:
     return value
 
@@ -99,6 +103,7 @@ READS: dict[str, Read] = {
         "contact_fields", "Contact fields retrieved successfully", _fields_data
     ),
     "/api/v1/info/account": Read("account", "Account info retrieved successfully", _as_is),
+    "/api/v1/info/users": Read("users", "Users retrieved successfully", _users_data),
 }
 _PIPELINE = Read("pipelines", "Pipeline retrieved successfully", _as_is)
 
@@ -253,5 +258,23 @@ async def account(
     refresh: Refresh = False,
 ) -> Response:
     read = READS["/api/v1/info/account"]
+    _, entry = await _read(request, principal, read.kind, refresh)
+    return _answer(request, read, entry)
+
+
+@router.get(
+    "/users",
+    summary="The account's users (every page)",
+    description="Every user of the account as `id`, `name`, `email`: the ids a form or bot "
+    "can give as `lead.responsible_user_id`. Cached like the other lists.",
+    responses=_RESPONSES,
+    response_class=JSONResponse,
+)
+async def users(
+    request: Request,
+    principal: Annotated[Principal, Depends(current_principal)],
+    refresh: Refresh = False,
+) -> Response:
+    read = READS["/api/v1/info/users"]
     _, entry = await _read(request, principal, read.kind, refresh)
     return _answer(request, read, entry)

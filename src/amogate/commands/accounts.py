@@ -17,6 +17,7 @@ from amogate.accounts import service
 from amogate.accounts.config import NAME_RULE
 from amogate.commands import output
 from amogate.commands.runtime import run_on_database
+from amogate.commands.startup import check_database, fail, load_settings
 from amogate.settings import Settings
 from amogate.storage.db import Database
 
@@ -39,14 +40,10 @@ DedupOption = Annotated[
 
 
 def _fail(message: str) -> NoReturn:
-    from amogate.commands.startup import fail
-
     fail(message)
 
 
 def _run(action: Callable[[Database, Settings], Awaitable[T]]) -> T:
-    from amogate.commands.startup import check_database, load_settings
-
     settings = load_settings()
     check_database(settings)
 

@@ -24,6 +24,7 @@ import typer
 from amogate.accounts.config import DEFAULT
 from amogate.commands import output
 from amogate.commands.runtime import run_on_database
+from amogate.commands.startup import check_database, fail, load_settings
 from amogate.connection.service import AmoConnection
 from amogate.connection.tokens import utcnow
 from amogate.runtime import AccountNotFound, connection_for
@@ -53,8 +54,6 @@ class _Failed(Exception):
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    from amogate.commands.startup import fail
-
     fail(message, code)
 
 
@@ -65,7 +64,6 @@ AccountOption = Annotated[
 
 
 def _settings(account: str = DEFAULT) -> Settings:
-    from amogate.commands.startup import check_database, load_settings
     from amogate.logging import configure_logging
 
     settings = load_settings()

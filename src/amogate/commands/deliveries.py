@@ -45,7 +45,7 @@ def list_command(
         typer.echo("No deliveries" + (f" in state {status}." if status else "."))
         return
     output.table(
-        ("ID", "STATE", "CREATED", "ATTEMPTS", "AMOCRM LEAD", "LEAD", "LAST ERROR"),
+        ("ID", "STATE", "CREATED", "ATTEMPTS", "AMOCRM LEAD", "CONTACT", "LEAD", "LAST ERROR"),
         [
             (
                 d.id,
@@ -53,12 +53,20 @@ def list_command(
                 output.utc_time(d.created_at),
                 str(d.attempts),
                 "-" if d.amo_lead_id is None else str(d.amo_lead_id),
+                _contact(d),
                 d.lead_name or "-",
                 (d.last_error or "-")[:60],
             )
             for d in rows
         ],
     )
+
+
+def _contact(d: store.Delivery) -> str:
+    """The amoCRM contact, marked `matched` when it existed before the lead."""
+    if d.amo_contact_id is None:
+        return "-"
+    return f"{d.amo_contact_id} matched" if d.contact_matched else str(d.amo_contact_id)
 
 
 @app.command("show")

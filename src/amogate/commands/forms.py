@@ -59,6 +59,15 @@ def create(
     pipeline_id: Annotated[
         int | None, typer.Option("--pipeline-id", min=1, metavar="N", help="Pipeline.")
     ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode",
+            metavar="MODE",
+            help="unsorted (default) or lead: the leads go straight into the pipeline's first "
+            "stage.",
+        ),
+    ] = None,
     tag: Annotated[
         list[str] | None, typer.Option("--tag", metavar="T", help="Repeatable: a lead tag.")
     ] = None,
@@ -99,6 +108,7 @@ def create(
         origins=origin or (),
         success_url=success_url,
         pipeline_id=pipeline_id,
+        mode=mode,
         tags=tag or (),
         maps=map_ or (),
         honeypot=honeypot,

@@ -16,6 +16,7 @@ from amogate.access import keys
 from amogate.accounts.config import DEFAULT
 from amogate.commands import output
 from amogate.commands.runtime import run_on_database
+from amogate.commands.startup import check_database, fail, load_settings
 from amogate.storage import api_keys
 from amogate.storage.db import Database
 
@@ -25,15 +26,11 @@ T = TypeVar("T")
 
 
 def _fail(message: str) -> NoReturn:
-    from amogate.commands.startup import fail
-
     fail(message)
 
 
 def _run(action: Callable[[Database], Awaitable[T]]) -> T:
     """Run `action` against the configured database with an up-to-date schema."""
-    from amogate.commands.startup import check_database, load_settings
-
     settings = load_settings()
     check_database(settings)
     return run_on_database(settings.database_url, action)

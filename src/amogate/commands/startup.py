@@ -16,6 +16,7 @@ import typer
 from pydantic import ValidationError
 
 from amogate.settings import ENV_FILE_VARIABLE, EnvFile, Settings, find_env_file
+from amogate.storage.db import Database
 
 EnvFileOption = Annotated[
     Path | None,
@@ -81,7 +82,6 @@ def database_problem(exc: BaseException, url: str) -> str:
 
 def check_database(settings: Settings) -> None:
     """End the program with one line when the database does not answer."""
-    from amogate.storage.db import Database
 
     async def ping() -> None:
         db = Database(settings.database_url)

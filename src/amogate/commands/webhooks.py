@@ -73,7 +73,10 @@ def add_command(
         parse_event_list(events)
     except ValueError as exc:
         _fail(str(exc))
-    added = _run(lambda db: subscribers.add(db, url, account_key=account, event_list=events))
+    try:
+        added = _run(lambda db: subscribers.add(db, url, account_key=account, event_list=events))
+    except subscribers.SubscriberError as exc:
+        _fail(str(exc))
     s = added.subscriber
     typer.echo(f"Subscriber {s.id} added for account {s.account_key}: {', '.join(s.events)}")
     typer.echo(f"URL: {s.url}")
@@ -119,9 +122,9 @@ def remove_command(
 @app.command("connect")
 def connect_command(account: AccountOption = "default") -> None:
     """Register amogate's inbound URL with amoCRM for the subscribers' amoCRM events."""
-    from amogate.amocrm.errors import AmoError
-    from amogate.connection.service import AmoConnection
+    from amogate.amocrm.errors import AmoAuthError, AmoError
     from amogate.relay import registration
+    from amogate.runtime import AccountNotFound, connection_for
 
     settings = _settings()
     if not settings.public_url:
@@ -129,15 +132,13 @@ def connect_command(account: AccountOption = "default") -> None:
             "PUBLIC_URL is not set: set it to the address amoCRM can reach this gateway at, "
             "e.g. PUBLIC_URL=https://gateway.example.uz"
         )
-    if not settings.amo_configured:
-        _fail("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)")
-    if account != "default":
-        _fail(f"account {account} has no amoCRM connection in this gateway", code=1)
 
-    async def action(db: Database) -> tuple[registration.Registered, registration.CheckResult]:
+    async def action(
+        db: Database,
+    ) -> tuple[registration.Registered, registration.CheckResult]:
         from amogate.storage import relay as store
 
-        amo = AmoConnection.create(settings, db)
+        amo = await connection_for(settings, db, account)
         try:
             await amo.start(keeper=False)
             done = await registration.connect(amo, db, settings, account)
@@ -150,8 +151,18 @@ def connect_command(account: AccountOption = "default") -> None:
 
     try:
         done, checked = _run(action, settings)
+    except AccountNotFound:
+        if account == "default":
+            _fail("amoCRM is not configured: set AMO_DOMAIN (or AMO_BASE_URL)")
+        _fail(f"Account not found: {account}")
     except registration.RegistrationError as exc:
         _fail(str(exc), code=1)
+    except AmoAuthError:
+        _fail(
+            "amoCRM is not connected (or needs reconnecting): open /admin or run "
+            "`amogate auth url` first",
+            code=1,
+        )
     except AmoError as exc:
         status = f" (HTTP {exc.status})" if exc.status else ""
         _fail(f"amoCRM did not take the registration: {type(exc).__name__}{status}", code=1)
@@ -159,7 +170,9 @@ def connect_command(account: AccountOption = "default") -> None:
         f"amoCRM sends {', '.join(done.events)} of account {done.account_key} to "
         f"{done.public_prefix}<secret> (webhook {done.webhook_id or '-'})"
     )
-    state = {"ok": "enabled", "reenabled": "enabled again"}.get(checked.state, checked.detail)
+    state = {"ok": "enabled", "updated": "enabled", "reenabled": "enabled again"}.get(
+        checked.state, checked.detail
+    )
     typer.echo(f"amoCRM's webhook list: {state}")
 
 

@@ -9,17 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from amogate.settings import Settings
+from amogate.commands.startup import check_database, fail, load_settings
+from amogate.logging import configure_logging
+from amogate.runtime import Gateway, SchemaOutdated
+from amogate.settings import Settings
 
 
 def run_worker() -> None:
     """Deliver queued leads to amoCRM and events to webhook subscribers (no HTTP API)."""
-    from amogate.commands.startup import check_database, fail, load_settings
-    from amogate.logging import configure_logging
-
     settings = load_settings()
     configure_logging(
         log_format=settings.log_format,
@@ -35,8 +33,6 @@ def run_worker() -> None:
 
 
 async def _serve(settings: Settings) -> bool:
-    from amogate.runtime import Gateway, SchemaOutdated
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

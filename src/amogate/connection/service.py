@@ -148,7 +148,8 @@ class AmoConnection:
         )
         return AmoClient(
             base,
-            auth=auth or BearerAuth(self.tokens),
+            # A request repeated after a 401 takes its own slot of the budget.
+            auth=auth or BearerAuth(self.tokens, before_retry=limiter.acquire),
             limiter=limiter,
             transport=self.transport,
             timeout=timeout or DEFAULT_TIMEOUT,

@@ -47,13 +47,13 @@ import phonenumbers
 
 from amogate.amocrm.models import ChannelValue, ContactCard
 from amogate.leads.phones import PhoneWithoutDigits, normalize_phone
+from amogate.settings import DEDUP_CHOICES
 
 JSON = dict[str, Any]
 Kind = Literal["phone", "email"]
 KINDS: tuple[Kind, ...] = ("phone", "email")
 MIN_NSN_QUERY = 7
 SEARCH_LIMIT = 50  # hits read per search: a 7+ digit number or a whole email rarely has more
-DEDUP_CHOICES = ("phone,email", "phone", "email", "off")
 _NOT_DIGIT = re.compile(r"\D")
 
 

@@ -98,6 +98,7 @@ def delivery_view(delivery: store.Delivery, attempts: list[store.Attempt]) -> di
             "source_uid": delivery.id,
             "lead_id": delivery.amo_lead_id,
             "contact_id": delivery.amo_contact_id,
+            "contact_matched": delivery.contact_matched,
             "note_id": delivery.amo_note_id,
         },
         "attempts": [

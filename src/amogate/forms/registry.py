@@ -37,6 +37,7 @@ class NewForm:
     origins: Sequence[str] = ()
     success_url: str | None = None
     pipeline_id: int | None = None
+    mode: str | None = None  # "lead" or "unsorted" (the default)
     tags: Sequence[str] = ()
     maps: Sequence[str] = ()  # FIELD=TARGET items
     honeypot: str = DEFAULT_HONEYPOT
@@ -102,6 +103,8 @@ def _row(spec: NewForm, form_id: str, now: datetime) -> dict[str, Any]:
     honeypot = spec.honeypot.strip()
     if not honeypot or len(honeypot) > 64:
         raise FormProblem("--honeypot must be 1 to 64 characters")
+    if spec.mode not in (None, "unsorted", "lead"):
+        raise FormProblem("--mode must be unsorted or lead")
     if spec.rate_per_minute is not None and spec.rate_per_minute < 1:
         raise FormProblem("--rate-per-minute must be at least 1")
     return {
@@ -113,6 +116,7 @@ def _row(spec: NewForm, form_id: str, now: datetime) -> dict[str, Any]:
         "origins": sorted({origin(o) for o in spec.origins if o.strip()}),
         "success_url": success_url(spec.success_url),
         "pipeline_id": spec.pipeline_id,
+        "mode": spec.mode,
         "tags": [t.strip() for t in spec.tags if t.strip()],
         "field_map": parse_map(spec.maps),
         "honeypot": honeypot,
@@ -124,8 +128,11 @@ def _row(spec: NewForm, form_id: str, now: datetime) -> dict[str, Any]:
 
 
 async def account_known(conn: AsyncConnection, account: str) -> bool:
-    """`default` always exists; another account must have been added."""
-    return account == DEFAULT_ACCOUNT or await accounts.get(conn, account) is not None
+    """`default` always exists; another account must have been added (`amogate accounts add`)."""
+    if account == DEFAULT_ACCOUNT:
+        return True
+    row = await accounts.get(conn, account)
+    return row is not None and row.added_at is not None
 
 
 async def create_form(conn: AsyncConnection, spec: NewForm, now: datetime) -> Created:

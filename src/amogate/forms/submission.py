@@ -30,6 +30,7 @@ class FormSettings:
     name: str
     pipeline_id: int | None = None
     tags: Sequence[str] = ()
+    mode: str | None = None  # "lead": the form's leads go straight into a pipeline stage
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ def lead_request(found: Recognized, form: FormSettings, visit: Visit) -> dict[st
     }
     if form.pipeline_id:
         body["pipeline_id"] = form.pipeline_id
+    if form.mode:
+        body["mode"] = form.mode
     page = visit.page or visit.origin
     if page:
         body["form_page"] = page

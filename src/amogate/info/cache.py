@@ -5,9 +5,10 @@ ran into 429s, and the lead intake needs the field lists on every request to res
 names and enum labels.
 
 How it behaves:
-- Each kind (`account`, `pipelines`, `lead_fields`, `contact_fields`) is fetched at most once per
-  `ttl` seconds. Concurrent misses share ONE upstream fetch (one task per kind, awaited through
-  `asyncio.shield`, so a caller that gives up does not cancel the fetch for the others);
+- Each kind (`account`, `pipelines`, `lead_fields`, `contact_fields`, `users`) is fetched at
+  most once per `ttl` seconds. Concurrent misses share ONE upstream fetch (one task per kind,
+  awaited through `asyncio.shield`, so a caller that gives up does not cancel the fetch for
+  the others);
   `force_refresh=True` starts a fetch unless one is already running, and joins it — but at
   most once per `refresh_min_interval` seconds (10 by default) per kind: a copy younger than
   that is served as it is, so a caller with a read key cannot spend the account's 7 requests/s
@@ -46,8 +47,8 @@ from amogate.failures import classify
 
 log = structlog.get_logger("amogate.info")
 
-Kind = Literal["account", "pipelines", "lead_fields", "contact_fields"]
-KINDS: tuple[Kind, ...] = ("account", "pipelines", "lead_fields", "contact_fields")
+Kind = Literal["account", "pipelines", "lead_fields", "contact_fields", "users"]
+KINDS: tuple[Kind, ...] = ("account", "pipelines", "lead_fields", "contact_fields", "users")
 
 Clock = Callable[[], float]
 

@@ -72,6 +72,8 @@ class AmoInfoSource:
                 return await client.list_custom_fields("leads")
             if kind == "contact_fields":
                 return await client.list_custom_fields("contacts")
+            if kind == "users":
+                return [user_view(user) for user in await client.list_users()]
         raise ValueError(f"unknown info kind: {kind!r}")
 
 
@@ -88,6 +90,12 @@ def account_view(account: dict[str, Any]) -> dict[str, Any]:
     else:
         view.setdefault("timezone", None)
     return view
+
+
+def user_view(user: dict[str, Any]) -> dict[str, Any]:
+    """A user as a form needs it to choose `responsible_user_id`: id, name, email (amoCRM's
+    rights and roles stay out of the gateway's answers)."""
+    return {"id": user.get("id"), "name": user.get("name"), "email": user.get("email")}
 
 
 def info_cache_for(amo: AmoConnection | None) -> InfoCache | None:

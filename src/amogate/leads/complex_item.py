@@ -34,18 +34,13 @@ from amogate.leads.mapping import (
     FormItem,
     contact_part,
     lead_part,
-    remark,
-    shown_value,
+    linked_contact_remarks,
 )
 
 DELIVERY_FIELD_CODE = "AMOGATE_DELIVERY_ID"
 DELIVERY_FIELD_NAME = "amogate delivery id"
 REFERRER_CODE = "REFERRER"
 CONTACT_PATH = "_embedded.contacts.0"
-LINKED_CONTACT_KEPT = (
-    "the lead was linked to the existing contact {contact_id}, whose values are never"
-    " overwritten; kept in the note"
-)
 # Paths of a complex item that always come from the same payload keys (cf. refusals._FIXED).
 _FIXED: dict[str, tuple[str, ...]] = {
     "pipeline_id": ("pipeline_id",),
@@ -98,7 +93,7 @@ def complex_item(
         contact = contact_part(payload, fields, built, CONTACT_PATH)
     else:
         contact = {"id": int(contact_id)}
-        built.remarks += _kept_in_note(payload["contact"], contact_id)
+        built.remarks += linked_contact_remarks(payload["contact"], contact_id)
     lead.setdefault("_embedded", {})["contacts"] = [contact]
     item: JSON = {**lead, "created_at": created_at, "request_id": delivery_id}
     if payload.get("pipeline_id") is not None:
@@ -109,21 +104,6 @@ def complex_item(
     built.whole = {"name": "lead.name", f"{CONTACT_PATH}.id": "contact"}
     built.item = item
     return built
-
-
-def _kept_in_note(contact: Mapping[str, Any], contact_id: int) -> list[JSON]:
-    """Remarks for what the lead said about its contact that an existing contact does not
-    take (its name and custom fields; new phones/emails are added by a separate update)."""
-    problem = LINKED_CONTACT_KEPT.format(contact_id=contact_id)
-    remarks = [
-        remark(f"contact.{key}", problem, contact[key])
-        for key in ("name", "first_name", "last_name")
-        if contact.get(key)
-    ]
-    for position, entry in enumerate(contact.get("custom_fields") or []):
-        at = f"contact.custom_fields.{entry.get('index', position)}"
-        remarks.append(remark(at, problem, shown_value(entry)))
-    return remarks
 
 
 def _present(item: Mapping[str, Any], path: str) -> bool:

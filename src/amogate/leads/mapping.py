@@ -147,14 +147,21 @@ def form_item(
     *,
     delivery_id: str,
     created_at: int,
+    contact_id: int | None = None,
 ) -> FormItem:
     """One ``POST /api/v4/leads/unsorted/forms`` item; ``request_id`` and ``source_uid`` are the
-    delivery id, so results match and a re-sent form is recognisable."""
+    delivery id, so results match and a re-sent form is recognisable. ``contact_id`` links
+    that existing contact instead of creating one."""
     built = FormItem({})
     lead = lead_part(payload, fields, built, "_embedded.leads.0")
     if payload.get("visitor_uid"):
         lead["visitor_uid"] = payload["visitor_uid"]
-    contact = contact_part(payload, fields, built, "_embedded.contacts.0")
+    if contact_id is None:
+        contact = contact_part(payload, fields, built, "_embedded.contacts.0")
+    else:
+        contact = {"id": int(contact_id)}
+        built.remarks += linked_contact_remarks(payload["contact"], contact_id)
+        built.whole["_embedded.contacts.0.id"] = "contact"
     item: JSON = {
         "request_id": delivery_id,
         "source_name": payload.get("source") or DEFAULT_SOURCE,
@@ -236,6 +243,27 @@ def contact_part(
     if values:
         contact["custom_fields_values"] = values
     return contact
+
+
+LINKED_CONTACT_KEPT = (
+    "the lead was linked to the existing contact {contact_id}, whose values are never"
+    " overwritten; kept in the note"
+)
+
+
+def linked_contact_remarks(contact: Mapping[str, Any], contact_id: int) -> list[JSON]:
+    """Remarks for what the lead said about its contact that an existing contact does not
+    take (its name and custom fields; new phones/emails are added by a separate update)."""
+    problem = LINKED_CONTACT_KEPT.format(contact_id=contact_id)
+    remarks = [
+        remark(f"contact.{key}", problem, contact[key])
+        for key in ("name", "first_name", "last_name")
+        if contact.get(key)
+    ]
+    for position, entry in enumerate(contact.get("custom_fields") or []):
+        at = f"contact.custom_fields.{entry.get('index', position)}"
+        remarks.append(remark(at, problem, shown_value(entry)))
+    return remarks
 
 
 def path_in(at: str, rest: str) -> str:

@@ -88,6 +88,8 @@ EMPTY_KEY = '""'  # how an empty key appears in a dotted path
 PHONE_KINDS = ("WORK", "WORKDD", "MOB", "FAX", "HOME", "OTHER")
 EMAIL_KINDS = ("WORK", "PRIV", "OTHER")
 
+MODES = ("unsorted", "lead")
+UNKNOWN_MODE = "unknown mode {mode!r}; unsorted used (modes: unsorted, lead)"
 TOP_KEYS = frozenset(
     {
         "source",
@@ -96,6 +98,7 @@ TOP_KEYS = frozenset(
         "referer",
         "ip",
         "pipeline_id",
+        "mode",
         "visitor_uid",
         "lead",
         "contact",
@@ -222,6 +225,7 @@ class _Reader:
             self._put(out, key, self.text(key, data.get(key), limit))
         self._put(out, "ip", self.ip("ip", data.get("ip")))
         self._put(out, "pipeline_id", self.id("pipeline_id", data.get("pipeline_id")))
+        self._put(out, "mode", self.mode(data.get("mode")))
         out["utm"] = self.utm("utm", data.get("utm"))
         out["lead"] = self.lead(data["lead"])
         out["contact"] = self.contact(data["contact"])
@@ -268,6 +272,16 @@ class _Reader:
             out[key] = value
 
     # --- scalars -----------------------------------------------------------------------------
+
+    def mode(self, raw: Any) -> str | None:
+        """``"unsorted"`` or ``"lead"`` (any case); anything else: a remark, and the default."""
+        if raw is None:
+            return None
+        given = raw.strip().lower() if isinstance(raw, str) else raw
+        if given in MODES:
+            return str(given)
+        self.remark("mode", UNKNOWN_MODE.format(mode=raw), raw)
+        return None
 
     def text(self, path: str, raw: Any, limit: int | None) -> str | None:
         if raw is None:

@@ -10,7 +10,7 @@ original gateway used live here because both the reader and the tests name them.
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
@@ -205,6 +205,9 @@ class LeadRequest(_Model):
     referer: str | None = Field(default=None, max_length=MAX_URL)
     ip: str | None = Field(default=None, max_length=64)
     pipeline_id: int | None = Field(default=None, gt=0)
+    # "unsorted" (default): an incoming lead in Unsorted; "lead": straight into the pipeline
+    # stage (pipeline_id / lead.status_id) through amoCRM's complex leads.
+    mode: Literal["unsorted", "lead"] | None = None
     visitor_uid: str | None = Field(default=None, max_length=MAX_TEXT)
     lead: LeadIn
     contact: ContactIn

@@ -104,33 +104,44 @@ async def _register(
 @dataclass(frozen=True)
 class CheckResult:
     account_key: str
-    state: str  # ok | reenabled | error
+    state: str  # ok | updated (events changed) | reenabled | error
     detail: str = ""
 
 
 async def check_account(
     amo: AmoConnection, database: Database, settings: Settings, account: store.RelayAccount
 ) -> CheckResult:
-    """Read amoCRM's list for our webhook; save it again when amoCRM disabled or dropped it."""
+    """Read amoCRM's list for our webhook; save it again when amoCRM disabled or dropped it,
+    or when the subscribers now want other amoCRM events than those registered."""
     codes = account.registered_events or []
     now = datetime.now(UTC)
     try:
         client = await amo.client()
-        found = await client.list_webhooks(settings.public_url + inbound_path(account))
+        # The whole list, filtered here: the destination (it holds the secret) stays out of
+        # URLs that proxies and access logs keep.
+        destination = settings.public_url + inbound_path(account)
+        found = [h for h in await client.list_webhooks() if h.get("destination") == destination]
         if found and not any(hook.get("disabled") for hook in found):
             async with database.transaction() as conn:
                 await store.set_checked(conn, account.account_key, now=now, disabled=False)
+                subscribed = await store.list_subscribers(conn, account.account_key)
+            wanted = events.amo_codes(code for s in subscribed for code in s.events)
+            if wanted and wanted != sorted(codes):
+                # A subscriber was added or removed since: amoCRM sends what is wanted now.
+                await _register(amo, database, settings, account, wanted, reenabled=False)
+                return CheckResult(account.account_key, "updated", ", ".join(wanted))
             return CheckResult(account.account_key, "ok")
         reason = "disabled by amoCRM" if found else "missing from amoCRM's list"
         async with database.transaction() as conn:
             await store.set_checked(conn, account.account_key, now=now, disabled=True)
-            await store.offer_gateway_event(
-                conn,
-                store.GATEWAY_WEBHOOK_DISABLED,
-                {"account": account.account_key, "reason": reason, "events": codes},
-                now=now,
-                account_key=account.account_key,
-            )
+            if not account.amo_disabled:  # once per outage, not at every check while it lasts
+                await store.offer_gateway_event(
+                    conn,
+                    store.GATEWAY_WEBHOOK_DISABLED,
+                    {"account": account.account_key, "reason": reason, "events": codes},
+                    now=now,
+                    account_key=account.account_key,
+                )
         log.warning("webhook.disabled", account=account.account_key, reason=reason)
         await _register(amo, database, settings, account, codes, reenabled=True)
         return CheckResult(account.account_key, "reenabled", reason)

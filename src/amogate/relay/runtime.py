@@ -8,10 +8,8 @@ from datetime import timedelta
 
 import httpx
 
-from amogate.connection.service import AmoConnection
 from amogate.deliveries.signals import DeliverySignals
 from amogate.relay.metrics import RelayMetrics
-from amogate.relay.registration import WebhookCheck
 from amogate.relay.sender import RelaySender
 from amogate.relay.worker import Periodic, RelayWorker
 from amogate.settings import Settings
@@ -30,21 +28,6 @@ def policy_from(settings: Settings) -> RetryPolicy:
 
 def keep_trying(settings: Settings) -> timedelta:
     return timedelta(hours=settings.webhook_max_age_hours)
-
-
-def webhook_checks(
-    settings: Settings, database: Database, amo: AmoConnection | None
-) -> list[Periodic]:
-    """The periodic check of amoCRM's webhook list, when amoCRM is configured."""
-    if amo is None:
-        return []
-
-    def connection_for(account_key: str) -> AmoConnection | None:
-        return amo if account_key == "default" else None
-
-    return [
-        WebhookCheck(database, settings, connection_for, settings.webhook_check_interval_seconds)
-    ]
 
 
 @dataclass

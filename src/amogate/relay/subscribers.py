@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from amogate.relay import events, signing
+from amogate.storage import accounts
 from amogate.storage import relay as store
 from amogate.storage.db import Database
 
@@ -53,6 +54,10 @@ async def add(database: Database, url: str, *, account_key: str, event_list: str
         raise SubscriberError(str(exc)) from None
     now = datetime.now(UTC)
     async with database.transaction() as conn:
+        if account_key != accounts.DEFAULT_ACCOUNT:
+            row = await accounts.get(conn, account_key)
+            if row is None or row.added_at is None:
+                raise SubscriberError(f"Account not found: {account_key}")
         await store.ensure_account(conn, account_key, now)
         subscriber = await store.add_subscriber(
             conn,

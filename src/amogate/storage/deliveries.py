@@ -73,6 +73,7 @@ class Delivery:
     delivered_at: datetime | None
     erased_at: datetime | None = None  # personal data erased after the retention period
     account_key: str = "default"  # the amoCRM account the lead goes to
+    contact_matched: bool | None = None  # linked to a contact that existed before the lead
 
     @property
     def is_terminal(self) -> bool:
@@ -119,6 +120,7 @@ def _delivery(row: Row[Any]) -> Delivery:
         delivered_at=m["delivered_at"],
         account_key=m["account_key"],
         erased_at=m["erased_at"],
+        contact_matched=m["contact_matched"],
     )
 
 
@@ -309,6 +311,7 @@ async def mark_form_created(
     uid: str | None,
     lead_id: int | None,
     contact_id: int | None,
+    contact_matched: bool | None = None,
     count_attempt: bool = True,
     remarked: tuple[dict[str, Any], list[dict[str, str]]] | None = None,
 ) -> bool:
@@ -320,6 +323,7 @@ async def mark_form_created(
         "amo_uid": uid,
         "amo_lead_id": lead_id,
         "amo_contact_id": contact_id,
+        "contact_matched": contact_matched,
         "attempts": deliveries.c.attempts + (1 if count_attempt else 0),
         "last_error": None,
         "updated_at": now,
@@ -328,75 +332,6 @@ async def mark_form_created(
         values["payload"], values["warnings"] = remarked
     result = await conn.execute(update(deliveries).where(_owned(delivery_id, owner)).values(values))
     return bool(result.rowcount)
-
-
-@dataclass(frozen=True)
-class FormCreated:
-    """One form amoCRM created, for `mark_forms_created`."""
-
-    delivery_id: str
-    uid: str | None
-    lead_id: int | None
-    contact_id: int | None
-    remarked: tuple[dict[str, Any], list[dict[str, str]]] | None = None
-
-
-async def mark_forms_created(
-    conn: AsyncConnection, forms: Sequence[FormCreated], *, owner: str, now: datetime
-) -> set[str]:
-    """`mark_form_created` for a batch: the common case (nothing set aside) in ONE statement
-    (executemany), so the transaction holds SQLite's single writer only for a moment. Returns
-    the ids this owner still held (the ones now marked)."""
-    plain = [f for f in forms if f.remarked is None]
-    for form in forms:
-        if form.remarked is not None:
-            await mark_form_created(
-                conn,
-                form.delivery_id,
-                owner=owner,
-                now=now,
-                uid=form.uid,
-                lead_id=form.lead_id,
-                contact_id=form.contact_id,
-                remarked=form.remarked,
-            )
-    if plain:
-        await conn.execute(
-            update(deliveries)
-            .where(
-                deliveries.c.id == bindparam("b_id"),
-                deliveries.c.lease_owner == bindparam("b_owner"),
-            )
-            .values(
-                step=STEP_NOTE,
-                outcome_unknown=False,
-                amo_uid=bindparam("b_uid"),
-                amo_lead_id=bindparam("b_lead_id"),
-                amo_contact_id=bindparam("b_contact_id"),
-                attempts=deliveries.c.attempts + 1,
-                last_error=None,
-                updated_at=now,
-            ),
-            [
-                {
-                    "b_id": f.delivery_id,
-                    "b_owner": owner,
-                    "b_uid": f.uid,
-                    "b_lead_id": f.lead_id,
-                    "b_contact_id": f.contact_id,
-                }
-                for f in plain
-            ],
-        )
-    # Inside the transaction the rows just updated are ours until it commits.
-    owned = await conn.execute(
-        select(deliveries.c.id).where(
-            deliveries.c.id.in_([f.delivery_id for f in forms]),
-            deliveries.c.lease_owner == owner,
-            deliveries.c.step == STEP_NOTE,
-        )
-    )
-    return {row.id for row in owned}
 
 
 async def replace_payload(

@@ -42,6 +42,7 @@ class FormRow:
     captcha_secret: str | None
     rate_per_minute: int | None
     created_at: datetime
+    mode: str | None = None  # the leads' default "mode" ("lead": straight into a stage)
 
     def __repr__(self) -> str:  # the captcha secret must never reach a log line
         return f"FormRow(id={self.id!r}, name={self.name!r}, account={self.account_key!r})"
@@ -75,6 +76,7 @@ def _form(m: Any) -> FormRow:
         captcha_secret=m["captcha_secret"],
         rate_per_minute=m["rate_per_minute"],
         created_at=m["created_at"],
+        mode=m["mode"],
     )
 
 

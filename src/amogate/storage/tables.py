@@ -162,6 +162,9 @@ deliveries = Table(
     Column("amo_uid", String(128), nullable=True),
     Column("amo_lead_id", BigInteger, nullable=True),
     Column("amo_contact_id", BigInteger, nullable=True),
+    # Whether the lead was linked to a contact that already existed (None: not known yet, or
+    # delivered before matching existed).
+    Column("contact_matched", Boolean, nullable=True),
     Column("amo_note_id", BigInteger, nullable=True),
     Column("delivered_at", UTC_DATETIME, nullable=True),
     # When the personal data (payload, names, upstream details) was erased after the retention
@@ -247,6 +250,23 @@ admin_state = Table(
     Column("updated_at", UTC_DATETIME, nullable=False),
 )
 
+# Contacts this gateway created or linked, per account and normalised phone/email
+# (``phone:+998901234567``, ``email:a@b.uz``): amoCRM hides the contact of an unaccepted
+# unsorted item from lists and searches, so only this table knows it. A row without
+# ``contact_id`` is a claim: ``claimed_by`` is creating the contact right now (until
+# ``claimed_until``), and other workers wait for it instead of creating a second one.
+contact_links = Table(
+    "contact_links",
+    metadata,
+    Column("account_key", String(64), primary_key=True),
+    Column("contact_key", String(320), primary_key=True),
+    Column("contact_id", BigInteger, nullable=True),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", Float, nullable=True),  # unix seconds
+    Column("updated_at", Float, nullable=False),  # unix seconds
+    Index("ix_contact_links_contact", "account_key", "contact_id"),
+)
+
 # Public forms (`amogate forms ...`): endpoints that sites post to without a key. The form id in
 # the endpoint is stored only as its SHA-256 digest (`id_hash`); `id` is the operator's handle.
 forms = Table(
@@ -260,6 +280,7 @@ forms = Table(
     Column("origins", JSON, nullable=False),
     Column("success_url", Text, nullable=True),
     Column("pipeline_id", BigInteger, nullable=True),
+    Column("mode", String(16), nullable=True),  # "lead": straight into a stage; else unsorted
     Column("tags", JSON, nullable=False),
     Column("field_map", JSON, nullable=False),  # submitted field -> target
     Column("honeypot", String(64), nullable=False),

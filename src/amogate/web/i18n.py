@@ -426,6 +426,14 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "age.days": ("{n} d", "{n} kun", "{n} дн"),
     "time.in": ("in {age}", "{age} dan keyin", "через {age}"),
     "time.ago": ("{age} ago", "{age} oldin", "{age} назад"),
+    # --- contact matching -----------------------------------------------------------------------
+    "delivery.amo_contact": ("amoCRM contact", "amoCRM kontakti", "Контакт в amoCRM"),
+    "delivery.contact_matched": (
+        "existing contact (matched by phone or email)",
+        "mavjud kontakt (telefon yoki email bo'yicha topildi)",
+        "существующий контакт (найден по телефону или email)",
+    ),
+    "delivery.contact_new": ("new contact", "yangi kontakt", "новый контакт"),
     # --- public forms ---------------------------------------------------------------------
     "nav.forms": ("Forms", "Formalar", "Формы"),
     "state.spam": ("spam", "spam", "спам"),

@@ -4,8 +4,10 @@
 
 1. claim up to `batch_size` due deliveries (leased, see storage/deliveries.py);
 2. forms whose last send has an unknown outcome are reconciled first (`reconcile.py`);
-3. the rest go out as ONE `POST /api/v4/leads/unsorted/forms` (`forms.py`: values amoCRM
-   refuses are left out once, one bad lead never holds back the others);
+3. each lead's existing amoCRM contact is found (`amogate.contacts.resolve`), then the rest go
+   out as ONE `POST /api/v4/leads/unsorted/forms` — or `leads/complex` for `"mode": "lead"`
+   (`forms.py`: values amoCRM refuses are left out once, one bad lead never holds back the
+   others);
 4. the manager's notes of created leads go out the same way as ONE `POST /api/v4/leads/notes`
    (`notes.py`);
 5. failures, classified once (`amogate.failures`), are rescheduled by the `RetryPolicy`; every
@@ -28,13 +30,14 @@ from datetime import UTC, datetime, timedelta
 from amogate.amocrm.client import AmoClient
 from amogate.amocrm.errors import AmoError
 from amogate.connection.service import AmoConnection
+from amogate.contacts.resolve import ContactResolver
 from amogate.deliveries.signals import DeliverySignals
 from amogate.failures import classify
 from amogate.leads.fields import FieldLists
 from amogate.storage import deliveries as store
 from amogate.storage.db import Database
 from amogate.worker.client import DeliveryClient
-from amogate.worker.forms import deliver_forms
+from amogate.worker.forms import Matching, deliver_forms
 from amogate.worker.notes import send_notes
 from amogate.worker.records import Clock, Recorder
 from amogate.worker.retry import RetryPolicy
@@ -62,6 +65,7 @@ class Deliverer:
     clock: Clock = utcnow
     rand: Callable[[], float] = random.random
     signals: DeliverySignals | None = None
+    contacts: ContactResolver | None = None  # None: every lead creates its own contact
     _client: DeliveryClient | None = None
 
     async def run_once(self) -> int:
@@ -119,7 +123,8 @@ class Deliverer:
             await recorder.reschedule([w.delivery for w in forms + notes], classify(exc), "form")
             return
         if forms:
-            created = await deliver_forms(client, recorder, self.fields, forms)
+            matching = Matching(self.contacts, self.amo.account_key)
+            created = await deliver_forms(client, recorder, self.fields, forms, matching)
             if self.signals is not None:  # their callers answer now; the notes follow
                 self.signals.settled(w.delivery.id for w in created)
             notes += created

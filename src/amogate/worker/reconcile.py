@@ -15,7 +15,9 @@ import structlog
 from amogate.amocrm.client import AmoClient
 from amogate.amocrm.errors import AmoError
 from amogate.amocrm.models import UnsortedResult, unsorted_result
+from amogate.contacts.resolve import ContactResolver
 from amogate.failures import classify
+from amogate.leads.direct import find_sent, is_direct
 from amogate.storage import deliveries as store
 from amogate.worker.records import Recorder
 from amogate.worker.work import Work, elapsed_ms
@@ -29,26 +31,23 @@ PAGE_SIZE = 250
 
 
 async def reconcile_forms(
-    client: AmoClient, recorder: Recorder, unknown: list[Work]
+    client: AmoClient,
+    recorder: Recorder,
+    unknown: list[Work],
+    contacts: ContactResolver | None = None,
+    account: str = "default",
 ) -> tuple[list[Work], list[Work]]:
     """Find forms that reached amoCRM although we never saw the answer: (found, still missing).
-    When amoCRM cannot be asked, both are empty and the forms are rescheduled."""
+    When amoCRM cannot be asked, both are empty and the forms are rescheduled. Direct leads
+    are found by the delivery id they carry (`amogate.leads.direct`); the contact of a found
+    lead is remembered for its person (`contacts`)."""
     started, t0 = recorder.clock(), time.perf_counter()
     wanted = {w.delivery.id: w for w in unknown}
-    since = int(min(w.delivery.created_at for w in unknown).timestamp()) - RECONCILE_MARGIN
-    matches: dict[str, UnsortedResult] = {}
     try:
-        for page in range(1, RECONCILE_MAX_PAGES + 1):
-            items = await client.list_unsorted(
-                page=page, limit=PAGE_SIZE, order={"created_at": "desc"}, category=["forms"]
-            )
-            for item in items:
-                source_uid = item.get("source_uid")
-                if source_uid in wanted and source_uid not in matches:
-                    matches[str(source_uid)] = unsorted_result(item)
-            oldest = min((i.get("created_at", 0) for i in items), default=0)
-            if len(items) < PAGE_SIZE or len(matches) == len(wanted) or oldest < since:
-                break
+        matches = await _find_unsorted(client, [w for w in unknown if not is_direct(w.payload)])
+        lost = {w.delivery.id: w.delivery.created_at for w in unknown if is_direct(w.payload)}
+        if lost:
+            matches.update(await find_sent(client, lost))
     except AmoError as exc:
         # Still unknown: reconcile again next time.
         failure = replace(classify(exc), maybe_applied=True)
@@ -76,16 +75,41 @@ async def reconcile_forms(
                 delivery_id,
                 owner=recorder.owner,
                 now=recorder.clock(),
-                uid=result.uid,
+                uid=result.uid or None,
                 lead_id=result.lead_id,
                 contact_id=result.contact_id,
                 remarked=work.created_record(),
             ):
-                work.created(result.lead_id)
+                work.created(result.lead_id, result.contact_id)
                 found.append(work)
+    if contacts is not None:
+        for work in found:
+            if work.contact_id is not None:
+                await contacts.remember(account, work.payload, work.contact_id)
     log.info("delivery.reconciled", found=len(found), unknown=len(unknown))
     missing = [w for w in unknown if w.delivery.id not in matches]
     return found, missing
+
+
+async def _find_unsorted(client: AmoClient, unknown: list[Work]) -> dict[str, UnsortedResult]:
+    """Recent unsorted items by `source_uid` (= delivery id)."""
+    matches: dict[str, UnsortedResult] = {}
+    if not unknown:
+        return matches
+    wanted = {w.delivery.id for w in unknown}
+    since = int(min(w.delivery.created_at for w in unknown).timestamp()) - RECONCILE_MARGIN
+    for page in range(1, RECONCILE_MAX_PAGES + 1):
+        items = await client.list_unsorted(
+            page=page, limit=PAGE_SIZE, order={"created_at": "desc"}, category=["forms"]
+        )
+        for item in items:
+            source_uid = item.get("source_uid")
+            if source_uid in wanted and source_uid not in matches:
+                matches[str(source_uid)] = unsorted_result(item)
+        oldest = min((i.get("created_at", 0) for i in items), default=0)
+        if len(items) < PAGE_SIZE or len(matches) == len(wanted) or oldest < since:
+            break
+    return matches
 
 
 async def find_note(client: AmoClient, lead_id: int, text: str) -> int | None:

@@ -8,7 +8,9 @@
   stays, so a late repeat is still recognised); the events parsed from them are deleted
   `DATA_RETENTION_DAYS` after they arrived, once no delivery of theirs still waits.
 - Expired idempotency keys, expired OAuth states and rate-limit windows older than a day are
-  deleted (nothing else ever deletes them, so the tables would grow forever).
+  deleted (nothing else ever deletes them, so the tables would grow forever), and so are the
+  contact links no longer trusted (older than a week, `contacts.cache.LINK_TTL`; they hold
+  digests, never a phone or email).
 
 A round runs every PURGE_INTERVAL_SECONDS in each worker. Each batch is its own short
 transaction of at most `BATCH` rows, and a round stops after `MAX_BATCHES` per kind, so a large
@@ -28,7 +30,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from amogate.connection.tokens import utcnow
-from amogate.storage import accounts, idempotency, rate_counters, relay
+from amogate.contacts.cache import LINK_TTL
+from amogate.storage import accounts, contact_links, idempotency, rate_counters, relay
 from amogate.storage import deliveries as store
 from amogate.storage import forms as form_store
 from amogate.storage.db import Database
@@ -49,6 +52,7 @@ class PurgeReport:
     rate_windows: int = 0
     webhook_bodies: int = 0
     webhook_events: int = 0
+    contact_links: int = 0
 
     @property
     def total(self) -> int:
@@ -59,6 +63,7 @@ class PurgeReport:
             + self.rate_windows
             + self.webhook_bodies
             + self.webhook_events
+            + self.contact_links
         )
 
 
@@ -110,6 +115,10 @@ class RetentionPurge:
             webhook_events=await self._batches(
                 lambda conn: relay.delete_old_events(conn, received_before=cutoff, limit=BATCH)
             ),
+            contact_links=await self._batches(
+                lambda conn: contact_links.purge(conn, before=now.timestamp() - LINK_TTL),
+                once=True,
+            ),
         )
         if report.erased or report.webhook_bodies or report.webhook_events:
             await self.database.drop_old_page_copies()
@@ -122,6 +131,7 @@ class RetentionPurge:
                 rate_windows=report.rate_windows,
                 webhook_bodies=report.webhook_bodies,
                 webhook_events=report.webhook_events,
+                contact_links=report.contact_links,
             )
         return report
 

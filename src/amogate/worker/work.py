@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from amogate.contacts.resolve import ContactChoice
 from amogate.leads import mapping
 from amogate.storage import deliveries as store
 
@@ -19,6 +20,8 @@ class Work:
     resent: bool = False  # sent again without refused values: a second refusal fails it
     payload: dict[str, Any] = field(default_factory=dict)
     warnings: list[dict[str, str]] = field(default_factory=list)
+    contact: ContactChoice | None = None  # which contact the lead links (contacts.resolve)
+    contact_id: int | None = None  # the contact amoCRM linked the created lead to
 
     def __post_init__(self) -> None:
         self.payload = self.delivery.payload
@@ -31,9 +34,16 @@ class Work:
             return None
         return mapping.add_remarks(self.payload, remarks), merge_warnings(self.warnings, remarks)
 
-    def created(self, lead_id: int | None) -> None:
-        """amoCRM created the lead: its id, and the remarks now part of the stored payload."""
+    @property
+    def contact_matched(self) -> bool:
+        """Whether the lead was linked to a contact that existed before it."""
+        return self.contact is not None and self.contact.matched
+
+    def created(self, lead_id: int | None, contact_id: int | None = None) -> None:
+        """amoCRM created the lead: its id, its contact's, and the remarks now part of the
+        stored payload."""
         self.lead_id = lead_id
+        self.contact_id = contact_id
         record = self.created_record()
         if record is not None:
             self.payload, self.warnings = record

@@ -16,6 +16,8 @@ from datetime import timedelta
 import structlog
 
 from amogate.connection.service import AmoConnection
+from amogate.contacts.matching import parse_dedup
+from amogate.contacts.resolve import ContactResolver
 from amogate.deliveries.signals import DeliverySignals
 from amogate.leads.fields import FieldLists
 from amogate.settings import Settings
@@ -54,7 +56,7 @@ def deliverer_from(
     fields: FieldLists,
     signals: DeliverySignals | None,
 ) -> Deliverer:
-    return Deliverer(
+    deliverer = Deliverer(
         database,
         amo,
         fields,
@@ -62,6 +64,13 @@ def deliverer_from(
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         signals=signals,
     )
+    deliverer.contacts = ContactResolver(
+        database,
+        settings.phone_default_region,
+        parse_dedup(settings.contact_dedup),
+        owner=deliverer.owner,
+    )
+    return deliverer
 
 
 class DeliveryWorker:
