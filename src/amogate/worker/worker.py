@@ -17,7 +17,7 @@ import structlog
 
 from amogate.connection.service import AmoConnection
 from amogate.contacts.matching import parse_dedup
-from amogate.contacts.resolve import ContactResolver
+from amogate.contacts.resolve import CLAIM_SECONDS, ContactResolver
 from amogate.deliveries.signals import DeliverySignals
 from amogate.leads.fields import FieldLists
 from amogate.settings import Settings
@@ -69,6 +69,9 @@ def deliverer_from(
         settings.phone_default_region,
         parse_dedup(settings.contact_dedup),
         owner=deliverer.owner,
+        # A claim on a new person's contact lasts as long as the lease on the lead creating it:
+        # when a dead worker's leads are taken over, so are its claims.
+        claim_seconds=min(CLAIM_SECONDS, settings.delivery_lease_seconds),
     )
     return deliverer
 
