@@ -434,6 +434,7 @@ def test_deliveries_list_is_a_table_with_headers_and_utc_times(tmp_path: Path) -
         "ATTEMPTS",
         "AMOCRM",
         "LEAD",
+        "CONTACT",
         "LEAD",
         "LAST",
         "ERROR",
