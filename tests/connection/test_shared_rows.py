@@ -56,3 +56,27 @@ async def test_processes_locking_a_new_account_together_share_one_row(
 
     assert {row.account_key for row in rows} == {"new-account"}
     assert {row.state for row in rows} == {accounts.NOT_AUTHORIZED}
+
+
+async def test_a_caller_whose_clock_was_read_before_the_lock_never_moves_the_budget_back(
+    databases: list[Database],
+) -> None:
+    """A process reads its clock, then waits for the row's lock while another takes a slot a
+    moment later. Storing the earlier time would refill the next caller twice over that
+    moment, and slots would land closer than 1/rate (seen as 6 calls in one second at 5/s)."""
+    rate = 5.0
+    start = time.time()
+    db = databases[0]
+
+    async def take(now: float) -> budget.Slot:
+        async with db.transaction() as conn:
+            return await budget.take(conn, "default", rate=rate, now=now)
+
+    await take(start)  # the first slot: the bucket is now empty
+    later = await take(start + 0.1)  # another process, its clock read 0.1 s later
+    earlier = await take(start + 0.05)  # clock read before the lock, committed after
+    nxt = await take(start + 0.1)
+    # Slots at start, +0.2, +0.4, +0.6: each caller waits until its own slot.
+    assert later.wait == pytest.approx(0.1)
+    assert earlier.wait == pytest.approx(0.35)
+    assert nxt.wait == pytest.approx(0.5)

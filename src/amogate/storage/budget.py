@@ -36,6 +36,10 @@ class BudgetState:
     consecutive_429: int
     total_429: int
     total_403: int
+    # The moment the balance refers to: never earlier than the stored one. A caller whose
+    # clock was read before it won the row's lock (another process took a slot meanwhile)
+    # must not move the row back in time, or the next caller would be refilled twice.
+    as_of: float = 0.0
 
 
 async def _locked_row(conn: AsyncConnection, key: str, rate: float, now: float) -> BudgetState:
@@ -67,6 +71,7 @@ async def _locked_row(conn: AsyncConnection, key: str, rate: float, now: float) 
         row.consecutive_429,
         row.total_429,
         row.total_403,
+        as_of=max(now, row.updated_at),
     )
 
 
@@ -83,14 +88,15 @@ async def take(conn: AsyncConnection, key: str, *, rate: float, now: float) -> S
     """Take (or reserve) one request slot. Call inside a write transaction."""
     state = await _locked_row(conn, key, rate, now)
     if state.blocked_until > now:
-        await _store(conn, key, tokens=state.tokens, now=now)
+        await _store(conn, key, tokens=state.tokens, now=state.as_of)
         return Slot(wait=0.0, blocked_for=state.blocked_until - now)
     if state.paused_until > now:
-        await _store(conn, key, tokens=state.tokens, now=now)
+        await _store(conn, key, tokens=state.tokens, now=state.as_of)
         return Slot(wait=0.0, paused_for=state.paused_until - now)
     tokens = state.tokens - 1.0
-    await _store(conn, key, tokens=tokens, now=now)
-    return Slot(wait=max(0.0, -tokens / rate))
+    await _store(conn, key, tokens=tokens, now=state.as_of)
+    # The balance is as of `state.as_of`, which may be a little after this caller's `now`.
+    return Slot(wait=(state.as_of - now) + max(0.0, -tokens / rate))
 
 
 async def _store(conn: AsyncConnection, key: str, *, tokens: float, now: float) -> None:
@@ -127,7 +133,7 @@ async def record_rate_limited(
         .where(amo_budget.c.account_key == key)
         .values(
             tokens=min(state.tokens, 0.0),
-            updated_at=now,
+            updated_at=state.as_of,
             paused_until=pause_until,
             consecutive_429=streak,
             total_429=state.total_429 + 1,
@@ -145,7 +151,7 @@ async def record_blocked(
         .where(amo_budget.c.account_key == key)
         .values(
             tokens=state.tokens,
-            updated_at=now,
+            updated_at=state.as_of,
             blocked_until=max(state.blocked_until, now + cooldown),
             total_403=state.total_403 + 1,
         )
@@ -169,4 +175,5 @@ async def read(conn: AsyncConnection, key: str) -> BudgetState | None:
         row.consecutive_429,
         row.total_429,
         row.total_403,
+        as_of=row.updated_at,
     )

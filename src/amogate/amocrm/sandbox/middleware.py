@@ -81,6 +81,9 @@ class SandboxMiddleware:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
             await self.app(scope, receive, send)
             return
+        # amoCRM counts requests as they arrive: the log keeps the arrival time, not the time
+        # the answer was finished (a busy sandbox would otherwise bunch slow answers together).
+        arrived = self.state.clock()
         started = time.perf_counter()
         raw = await _read_body(receive)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -104,7 +107,7 @@ class SandboxMiddleware:
             fault_name = await self._handle(scope, replay, send_wrapper, body, receive)
         finally:
             self.state.log.record(
-                time=self.state.clock(),
+                time=arrived,
                 method=scope["method"],
                 path=scope["path"],
                 query=scope.get("query_string", b"").decode("latin-1"),
