@@ -75,7 +75,9 @@ def test_a_key_cannot_read_another_keys_delivery(tmp_path: Path) -> None:
     assert unknown.json()["error"] == f"Delivery not found: {'0' * 32}"
     assert "Alisher" not in by_bot.text
     assert by_shop.status_code == 200
-    assert by_shop.json()["data"]["status"] == "delivered"
+    # The answer came once the lead existed in amoCRM; its note may still be on the way.
+    assert by_shop.json()["data"]["status"] in {"sending", "delivered"}
+    assert by_shop.json()["data"]["delivery_id"] == delivery_id
     assert by_admin.status_code == 200
 
 
