@@ -131,9 +131,7 @@ def test_two_gateways_keep_three_accounts_within_budget_and_refresh_once(
         assert oauth["refresh_reused_in_grace"] == 0, name
         assert len(presented[name]) == len(set(presented[name])), name
         assert stats[name]["rate_limited"] == 0, name
+    # Arrival times as amoCRM counts them. A slot honoured late (a loaded machine holds an
+    # event loop back) used to land right before the next one: budget + 1 in a second.
     over = {name: busiest[name] for name in ACCOUNTS if per_second[name] > BUDGET}
-    if over:
-        # Known open defect: with two processes and three accounts, amoCRM sometimes sees
-        # budget + 1 calls in one rolling second (arrival times, two of them 15-30 ms apart),
-        # never a 429. The cause is not found yet; every other check above stays strict.
-        pytest.xfail(f"budget + 1 calls in one second: {over}")
+    assert not over, f"more calls than the budget in one second: {over}"

@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from amogate.amocrm.auth import BearerAuth, StaticTokenProvider
-from amogate.amocrm.errors import AmoAuthError, AmoRefreshRevokedError
+from amogate.amocrm.errors import AmoAuthError, AmoRateLimitedError, AmoRefreshRevokedError
 from tests.amocrm.helpers import make_client, problem
 
 
@@ -127,3 +127,62 @@ def test_bearer_auth_refuses_a_sync_client() -> None:
 
 def test_static_provider_repr_hides_the_token() -> None:
     assert "secret" not in repr(StaticTokenProvider("secret"))
+
+
+class Timeline:
+    """Records, in order, the token look-ups, the budget slots and the requests on the wire."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def provider(self) -> RotatingProvider:
+        timeline = self
+
+        class Recording(RotatingProvider):
+            async def access_token(self) -> str:
+                timeline.events.append("token")
+                return await super().access_token()
+
+            async def refresh_after_401(self, rejected_token: str) -> str | None:
+                timeline.events.append("refresh")
+                return await super().refresh_after_401(rejected_token)
+
+        return Recording()
+
+    async def acquire(self) -> None:
+        self.events.append("slot")
+
+    async def report_rate_limited(self, retry_after: float | None) -> None:
+        return None
+
+    async def report_blocked(self) -> None:
+        return None
+
+
+async def test_each_request_takes_its_slot_after_its_token_is_ready() -> None:
+    """A refresh (a lock and a call to the token endpoint) taken after the slot held the
+    request back while the next slot's request left on time: amoCRM saw them together."""
+    timeline = Timeline()
+    accepts = AcceptsOnly("token-2")
+
+    def server(request: httpx.Request) -> httpx.Response:
+        timeline.events.append("sent")
+        return accepts(request)
+
+    async with make_client(server, provider=timeline.provider(), limiter=timeline) as client:
+        await client.get_account()
+
+    assert timeline.events == ["token", "slot", "sent", "refresh", "slot", "sent"]
+
+
+async def test_a_call_that_got_no_slot_is_not_counted_as_a_call_to_amocrm() -> None:
+    class Paused(Timeline):
+        async def acquire(self) -> None:
+            raise AmoRateLimitedError("paused", retry_after=30.0, maybe_applied=False)
+
+    calls: list[tuple[str, int | None, float]] = []
+    async with make_client(AcceptsOnly("token-1"), limiter=Paused(), calls=calls) as client:
+        with pytest.raises(AmoRateLimitedError):
+            await client.get_account()
+
+    assert calls == []

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from amogate.connection.limiter import JITTER_S, LATE_S, DatabaseLimiter
 from amogate.storage import accounts, budget, migrate
 from amogate.storage.db import Database
 
@@ -80,3 +81,45 @@ async def test_a_caller_whose_clock_was_read_before_the_lock_never_moves_the_bud
     assert later.wait == pytest.approx(0.1)
     assert earlier.wait == pytest.approx(0.35)
     assert nxt.wait == pytest.approx(0.5)
+
+
+class LateSleeper:
+    """A clock whose sleeps overrun by `overrun` seconds the first `late_sleeps` times (an
+    event loop held back on a loaded machine), then wake on time."""
+
+    def __init__(self, start: float, *, overrun: float, late_sleeps: int) -> None:
+        self.now = start
+        self.overrun = overrun
+        self.late_sleeps = late_sleeps
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.late_sleeps > 0:
+            self.late_sleeps -= 1
+            self.now += self.overrun
+
+
+@pytest.mark.parametrize("overrun", [0.0, 0.03, 0.2, 0.5])
+async def test_a_request_sent_after_waking_late_still_leaves_the_next_slot_its_spacing(
+    databases: list[Database], overrun: float
+) -> None:
+    """A caller that wakes 200 ms after its slot and sends at once lands right before the next
+    slot's request (seen as budget + 1 calls in one second with two processes on a loaded
+    machine). Waking late, it lets the slot go and takes a new one."""
+    interval = 0.2
+    rate = (1 + JITTER_S) / interval
+    time_ = LateSleeper(time.time(), overrun=overrun, late_sleeps=1)
+    limiter = DatabaseLimiter(databases[0], rate, clock=time_.clock, sleep=time_.sleep)
+
+    await limiter.acquire()  # the bucket's one token: no wait
+    await limiter.acquire()  # waits one interval and wakes `overrun` late
+    sent_at = time_.now
+    async with databases[1].transaction() as conn:  # another process, on time
+        nxt = await budget.take(conn, "default", rate=limiter.rate, now=sent_at)
+
+    assert nxt.wait >= interval - LATE_S

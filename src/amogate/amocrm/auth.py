@@ -1,15 +1,15 @@
 """Bearer authentication for amoCRM calls, as an httpx auth flow.
 
 The flow asks a ``TokenProvider`` for the current token, and on a 401 asks it once for a fresh
-one and repeats the request once; ``before_retry`` (the client's budget) is awaited before the
-repeat, since amoCRM counts the repeat like any other request. A second 401 is handed back to
-the caller, which maps it to ``AmoAuthError``. Where tokens live and how refreshes are
+one and repeats the request once. A second 401 is handed back to the caller, which maps it to
+``AmoAuthError``. The budget is not spent here: the client takes a slot for every request this
+flow sends, after the token is ready (see ``client.SlotPerRequest``). Where tokens live and how refreshes are
 serialised is the provider's business.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Generator
 from typing import Protocol
 
 import httpx
@@ -42,14 +42,8 @@ class StaticTokenProvider:
 
 
 class BearerAuth(httpx.Auth):
-    def __init__(
-        self,
-        provider: TokenProvider,
-        *,
-        before_retry: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
+    def __init__(self, provider: TokenProvider) -> None:
         self.provider = provider
-        self.before_retry = before_retry
 
     def sync_auth_flow(
         self, request: httpx.Request
@@ -68,6 +62,4 @@ class BearerAuth(httpx.Auth):
         if fresh is None or fresh == token:
             return
         request.headers["Authorization"] = f"Bearer {fresh}"
-        if self.before_retry is not None:
-            await self.before_retry()
         yield request

@@ -1,6 +1,7 @@
 """The amoCRM API v4 client: one ``httpx.AsyncClient``, one request path, typed methods.
 
-Every call takes a slot from the limiter, goes out with Bearer auth (refreshed once on a 401),
+Every request takes a slot from the limiter once its token is ready, so a refresh never holds a
+request back past its slot; it goes out with Bearer auth (refreshed once on a 401),
 and any answer the caller cannot use becomes an ``AmoError`` (see ``errors``). Reads get one
 short retry on a transient error when amoCRM asks for at most ``READ_RETRY_MAX_WAIT`` seconds;
 writes are never repeated here, because the delivery worker owns retries of durable work.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping, Sequence
 from importlib import metadata
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
@@ -55,6 +56,49 @@ Entity = Literal["leads", "contacts", "companies"]
 NoteEntity = Literal["leads", "contacts"]
 
 
+SENT_AT = "amogate.sent_at"  # request extension: a list the slot's time is appended to
+
+
+class SlotPerRequest(httpx.Auth):
+    """Takes a budget slot for each request the wrapped auth flow sends, just before it leaves.
+
+    The slot is taken after the flow has its token: a refresh (a database lock and a call to
+    amoCRM's token endpoint) taken after the slot would hold the request back while the next
+    slot's request leaves on time, and amoCRM would see the two together. A request repeated
+    after a 401 takes its own slot, since amoCRM counts it like any other.
+    """
+
+    def __init__(self, inner: httpx.Auth, limiter: OutboundLimiter) -> None:
+        self.inner = inner
+        self.limiter = limiter
+        self.requires_request_body = inner.requires_request_body
+        self.requires_response_body = inner.requires_response_body
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("AmoClient works with httpx.AsyncClient only")
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        flow = self.inner.async_auth_flow(request)
+        try:
+            outgoing = await flow.__anext__()
+            while True:
+                await self.limiter.acquire()
+                sent_at = outgoing.extensions.get(SENT_AT)
+                if isinstance(sent_at, list):
+                    sent_at.append(time.perf_counter())
+                response = yield outgoing
+                try:
+                    outgoing = await flow.asend(response)
+                except StopAsyncIteration:
+                    return
+        finally:
+            await flow.aclose()
+
+
 def _user_agent() -> str:
     try:
         version = metadata.version("amogate")
@@ -85,7 +129,7 @@ class AmoClient:
         self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            auth=auth,
+            auth=SlotPerRequest(auth, self._limiter),
             transport=transport,
             timeout=timeout,
             follow_redirects=False,
@@ -434,18 +478,19 @@ class AmoClient:
         params: Params | None,
         json: Any,
     ) -> httpx.Response:
-        await self._limiter.acquire()
-        started = time.perf_counter()
+        sent_at: list[float] = []  # when each request of this call left (SlotPerRequest)
         try:
             query = tuple(params) if params else None
-            response = await self._http.request(method, url, params=query, json=json)
+            response = await self._http.request(
+                method, url, params=query, json=json, extensions={SENT_AT: sent_at}
+            )
         except httpx.HTTPError as exc:
-            self._report(endpoint, None, started)
+            self._report(endpoint, None, sent_at)
             raise error_from_exception(exc) from None
-        except AmoError:  # the token provider could not refresh
-            self._report(endpoint, None, started)
+        except AmoError:  # no slot (a 429 pause, a 403 cool-down) or no token
+            self._report(endpoint, None, sent_at)
             raise
-        self._report(endpoint, response.status_code, started)
+        self._report(endpoint, response.status_code, sent_at)
         if response.is_success:
             return response
         error = error_from_response(response)
@@ -455,9 +500,11 @@ class AmoClient:
             await self._limiter.report_blocked()
         raise error
 
-    def _report(self, endpoint: str, status: int | None, started: float) -> None:
-        if self._on_call is not None:
-            self._on_call(endpoint, status, time.perf_counter() - started)
+    def _report(self, endpoint: str, status: int | None, sent_at: list[float]) -> None:
+        """One call to amoCRM for the metrics, timed from its first request's slot; a call that
+        never left (no slot, no token) is not one."""
+        if self._on_call is not None and sent_at:
+            self._on_call(endpoint, status, time.perf_counter() - sent_at[0])
 
 
 def _json_object(response: httpx.Response) -> JSON:

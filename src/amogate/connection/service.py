@@ -148,8 +148,7 @@ class AmoConnection:
         )
         return AmoClient(
             base,
-            # A request repeated after a 401 takes its own slot of the budget.
-            auth=auth or BearerAuth(self.tokens, before_retry=limiter.acquire),
+            auth=auth or BearerAuth(self.tokens),
             limiter=limiter,
             transport=self.transport,
             timeout=timeout or DEFAULT_TIMEOUT,
