@@ -12,6 +12,7 @@ import pytest
 from amogate.storage import deliveries as store
 from amogate.storage import idempotency, migrate
 from amogate.storage.db import Database
+from amogate.storage.tables import deliveries
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -113,6 +114,46 @@ async def test_two_workers_claiming_at_once_never_take_the_same_delivery(db: Dat
     assert sorted(taken + rest) == sorted(ids)
 
 
+async def test_forms_created_in_one_batch_change_only_the_rows_this_worker_still_holds(
+    db: Database,
+) -> None:
+    """The batch's forms are recorded with a few statements; a row whose lease another worker
+    took over stays as that worker has it, and only rows with set-aside values get a new
+    payload."""
+    ids = await add(db, 3)
+    assert sorted(await claim(db, "w1")) == sorted(ids)
+    taken_over, plain, remarked = ids
+    async with db.transaction() as conn:
+        await conn.execute(
+            deliveries.update().where(deliveries.c.id == taken_over).values(lease_owner="w2")
+        )
+    payload = {"lead": {"name": "L2"}, "contact": {"name": "C"}, "remarks": ["set aside"]}
+    warnings = [{"field": "price", "problem": "refused"}]
+    made = [
+        store.FormCreated(taken_over, uid="u0", lead_id=10, contact_id=20),
+        store.FormCreated(plain, uid="u1", lead_id=11, contact_id=21, contact_matched=True),
+        store.FormCreated(
+            remarked, uid=None, lead_id=12, contact_id=22, remarked=(payload, warnings)
+        ),
+    ]
+    async with db.transaction() as conn:
+        marked = await store.mark_forms_created(conn, made, owner="w1", now=NOW)
+
+    assert marked == {plain, remarked}
+    async with db.read() as conn:
+        rows = {i: await store.get(conn, i) for i in ids}
+    before, one, two = rows[taken_over], rows[plain], rows[remarked]
+    assert before is not None
+    assert one is not None
+    assert two is not None
+    assert (before.step, before.amo_lead_id, before.attempts) == ("form", None, 0)
+    assert (one.step, one.amo_uid, one.amo_lead_id, one.amo_contact_id) == ("note", "u1", 11, 21)
+    assert (one.contact_matched, one.attempts) == (True, 1)
+    assert one.payload == {"lead": {"name": "L1"}, "contact": {"name": "C"}}
+    assert (two.step, two.amo_uid, two.amo_lead_id, two.contact_matched) == ("note", None, 12, None)
+    assert (two.payload, two.warnings) == (payload, warnings)
+
+
 async def test_states_and_attempts_are_recorded(db: Database) -> None:
     [delivery_id] = await add(db)
     await claim(db, "w1")
@@ -128,9 +169,8 @@ async def test_states_and_attempts_are_recorded(db: Database) -> None:
             http_status=200,
             detail=None,
         )
-        await store.mark_form_created(
-            conn, delivery_id, owner="w1", now=NOW, uid="u1", lead_id=11, contact_id=12
-        )
+        made = store.FormCreated(delivery_id, uid="u1", lead_id=11, contact_id=12)
+        await store.mark_forms_created(conn, [made], owner="w1", now=NOW)
         await store.mark_delivered(conn, delivery_id, owner="w1", now=NOW, note_id=13)
     async with db.read() as conn:
         delivery = await store.get(conn, delivery_id)

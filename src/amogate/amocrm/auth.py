@@ -3,8 +3,8 @@
 The flow asks a ``TokenProvider`` for the current token, and on a 401 asks it once for a fresh
 one and repeats the request once. A second 401 is handed back to the caller, which maps it to
 ``AmoAuthError``. The budget is not spent here: the client takes a slot for every request this
-flow sends, after the token is ready (see ``client.SlotPerRequest``). Where tokens live and how refreshes are
-serialised is the provider's business.
+flow sends, after the token is ready (see ``client.SlotPerRequest``). Where tokens live and how
+refreshes are serialised is the provider's business.
 """
 
 from __future__ import annotations

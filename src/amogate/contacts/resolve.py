@@ -273,13 +273,17 @@ class ContactResolver:
         and handed to their followers; a creator that failed releases its claim, and its
         followers wait for the next pass (they will claim again)."""
         now = self.clock()
-        async with self.database.transaction() as conn:
-            for creator, keys in plan.claimed.items():
-                contact_id = created.get(creator)
-                if contact_id is None:
-                    await contact_links.release(conn, plan.account, keys, self.owner)
-                else:
-                    await contact_links.link(conn, plan.account, keys, contact_id, now=now)
+        released: list[str] = []
+        links: dict[str, int] = {}
+        for creator, keys in plan.claimed.items():
+            contact_id = created.get(creator)
+            if contact_id is None:
+                released += keys
+            else:
+                links.update(dict.fromkeys(keys, contact_id))
+        async with self.database.transaction() as conn:  # two statements for the batch
+            await contact_links.release(conn, plan.account, released, self.owner)
+            await contact_links.link_many(conn, plan.account, links, now=now)
         for delivery_id in list(plan.then):
             choice = plan.choices[delivery_id]
             contact_id = created.get(choice.follows or "")

@@ -16,7 +16,7 @@ the keys themselves. Rows older than the links are trusted are deleted (``purge`
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,7 +144,14 @@ async def link(
     conn: AsyncConnection, account: str, keys: Collection[str], contact_id: int, *, now: float
 ) -> None:
     """``contact_id`` holds these keys (created or linked by this gateway); claims end."""
-    if not keys:
+    await link_many(conn, account, dict.fromkeys(keys, contact_id), now=now)
+
+
+async def link_many(
+    conn: AsyncConnection, account: str, links: Mapping[str, int], *, now: float
+) -> None:
+    """Each key is held by its contact, in one statement; their claims end."""
+    if not links:
         return
     statement = _insert(conn).values(
         [
@@ -156,7 +163,7 @@ async def link(
                 "claimed_until": None,
                 "updated_at": now,
             }
-            for key in sorted(keys, key=lambda k: digest(account, k))
+            for key, contact_id in sorted(links.items(), key=lambda kv: digest(account, kv[0]))
         ]
     )
     await conn.execute(

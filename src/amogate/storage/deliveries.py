@@ -302,36 +302,70 @@ async def mark_sending_form(
     )
 
 
-async def mark_form_created(
-    conn: AsyncConnection,
-    delivery_id: str,
-    *,
-    owner: str,
-    now: datetime,
-    uid: str | None,
-    lead_id: int | None,
-    contact_id: int | None,
-    contact_matched: bool | None = None,
-    count_attempt: bool = True,
-    remarked: tuple[dict[str, Any], list[dict[str, str]]] | None = None,
-) -> bool:
-    """The form is in amoCRM. `remarked`: the payload and warnings with what building the form
-    set aside (written only when there is something, to keep the common case one small update)."""
-    values: dict[str, Any] = {
-        "step": STEP_NOTE,
-        "outcome_unknown": False,
-        "amo_uid": uid,
-        "amo_lead_id": lead_id,
-        "amo_contact_id": contact_id,
-        "contact_matched": contact_matched,
-        "attempts": deliveries.c.attempts + (1 if count_attempt else 0),
-        "last_error": None,
-        "updated_at": now,
+@dataclass(frozen=True)
+class FormCreated:
+    """A form amoCRM created (or that reconciliation found) for one delivery."""
+
+    delivery_id: str
+    uid: str | None
+    lead_id: int | None
+    contact_id: int | None
+    contact_matched: bool | None = None
+    # The payload and warnings with what building the form set aside (None: nothing was).
+    remarked: tuple[dict[str, Any], list[dict[str, str]]] | None = None
+
+
+async def mark_forms_created(
+    conn: AsyncConnection, created: Sequence[FormCreated], *, owner: str, now: datetime
+) -> set[str]:
+    """The forms are in amoCRM: their deliveries go on to the note. Returns the ids this worker
+    still held (only those change). A few statements for the whole batch, each row's values as
+    executemany parameters: one statement per row held SQLite's single writer for as long as
+    the event loop took to come back to each of them (50 ms for 50 leads under load)."""
+    if not created:
+        return set()
+    ids = [c.delivery_id for c in created]
+    held = select(deliveries.c.id).where(
+        deliveries.c.id.in_(ids), deliveries.c.lease_owner == owner
+    )
+    owned = set((await conn.execute(held.with_for_update())).scalars())
+    rows = [c for c in created if c.delivery_id in owned]
+    # The payload is rewritten only where something was set aside: the common case stays small.
+    for group in ([c for c in rows if c.remarked is None], [c for c in rows if c.remarked]):
+        if not group:
+            continue
+        values: dict[str, Any] = {
+            "step": STEP_NOTE,
+            "outcome_unknown": False,
+            "amo_uid": bindparam("b_uid"),
+            "amo_lead_id": bindparam("b_lead_id"),
+            "amo_contact_id": bindparam("b_contact_id"),
+            "contact_matched": bindparam("b_matched", type_=deliveries.c.contact_matched.type),
+            "attempts": deliveries.c.attempts + 1,
+            "last_error": None,
+            "updated_at": now,
+        }
+        if group[0].remarked is not None:
+            values["payload"] = bindparam("b_payload", type_=deliveries.c.payload.type)
+            values["warnings"] = bindparam("b_warnings", type_=deliveries.c.warnings.type)
+        statement = update(deliveries).where(
+            deliveries.c.id == bindparam("b_id"), deliveries.c.lease_owner == owner
+        )
+        await conn.execute(statement.values(values), [_created_params(c) for c in group])
+    return owned
+
+
+def _created_params(created: FormCreated) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "b_id": created.delivery_id,
+        "b_uid": created.uid,
+        "b_lead_id": created.lead_id,
+        "b_contact_id": created.contact_id,
+        "b_matched": created.contact_matched,
     }
-    if remarked is not None:
-        values["payload"], values["warnings"] = remarked
-    result = await conn.execute(update(deliveries).where(_owned(delivery_id, owner)).values(values))
-    return bool(result.rowcount)
+    if created.remarked is not None:
+        params["b_payload"], params["b_warnings"] = created.remarked
+    return params
 
 
 async def replace_payload(

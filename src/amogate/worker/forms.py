@@ -286,46 +286,69 @@ async def send_forms(
                 elapsed_ms(t0),
             )
             return created
-        by_request = {r.request_id: r for r in results}
         ms = elapsed_ms(t0)
-        lost: list[store.Delivery] = []
-        async with recorder.database.transaction() as conn:
-            for delivery_id, work in pending.items():
-                result = by_request.get(delivery_id)
-                if result is None or result.lead_id is None:
-                    lost.append(work.delivery)
-                    continue
-                await store.record_attempt(
-                    conn,
-                    delivery_id,
-                    step="form",
-                    started_at=started,
-                    duration_ms=ms,
-                    outcome="ok",
-                    http_status=200,
-                    detail=f"unsorted {result.uid}, lead {result.lead_id}"
-                    if result.uid
-                    else f"lead {result.lead_id} in its stage, contact {result.contact_id}",
-                )
-                if await store.mark_form_created(
-                    conn,
-                    delivery_id,
-                    owner=recorder.owner,
-                    now=recorder.clock(),
-                    uid=result.uid or None,
-                    lead_id=result.lead_id,
-                    contact_id=result.contact_id,
-                    contact_matched=work.contact_matched,
-                    remarked=work.created_record(),
-                ):
-                    work.created(result.lead_id, result.contact_id)
-                    created.append(work)
+        made, lost = await _record_created(
+            recorder, pending, {r.request_id: r for r in results}, started, ms
+        )
+        created += made
         if lost:
             failure = Failure("transient", 200, LOST, LOST, maybe_applied=True)
             await recorder.reschedule(lost, failure, "form", started, ms)
         log.info("delivery.forms.sent", count=len(items), created=len(created))
         pending = {}
     return created
+
+
+async def _record_created(
+    recorder: Recorder,
+    pending: dict[str, Work],
+    by_request: dict[str | None, Any],
+    started: datetime,
+    ms: int,
+) -> tuple[list[Work], list[store.Delivery]]:
+    """Record the forms amoCRM created, in one transaction of three statements. Returns their
+    works (those this worker still held) and the deliveries the answer did not account for."""
+    lost: list[store.Delivery] = []
+    found: list[tuple[Work, store.FormCreated]] = []
+    for delivery_id, work in pending.items():
+        result = by_request.get(delivery_id)
+        if result is None or result.lead_id is None:
+            lost.append(work.delivery)
+            continue
+        form = store.FormCreated(
+            delivery_id,
+            uid=result.uid or None,
+            lead_id=result.lead_id,
+            contact_id=result.contact_id,
+            contact_matched=work.contact_matched,
+            remarked=work.created_record(),
+        )
+        found.append((work, form))
+    attempts = [
+        {
+            "delivery_id": made.delivery_id,
+            "step": "form",
+            "started_at": started,
+            "duration_ms": ms,
+            "outcome": "ok",
+            "http_status": 200,
+            "detail": f"unsorted {made.uid}, lead {made.lead_id}"
+            if made.uid
+            else f"lead {made.lead_id} in its stage, contact {made.contact_id}",
+        }
+        for _, made in found
+    ]
+    async with recorder.database.transaction() as conn:
+        await store.record_attempts(conn, attempts)
+        marked = await store.mark_forms_created(
+            conn, [made for _, made in found], owner=recorder.owner, now=recorder.clock()
+        )
+    created = []
+    for work, made in found:
+        if made.delivery_id in marked:
+            work.created(made.lead_id, made.contact_id)
+            created.append(work)
+    return created, lost
 
 
 async def _without_refused(

@@ -70,18 +70,19 @@ async def reconcile_forms(
                 http_status=200,
                 detail=detail,
             )
-            if result is not None and await store.mark_form_created(
-                conn,
-                delivery_id,
-                owner=recorder.owner,
-                now=recorder.clock(),
-                uid=result.uid or None,
-                lead_id=result.lead_id,
-                contact_id=result.contact_id,
-                remarked=work.created_record(),
-            ):
-                work.created(result.lead_id, result.contact_id)
-                found.append(work)
+            if result is not None:
+                made = store.FormCreated(
+                    delivery_id,
+                    uid=result.uid or None,
+                    lead_id=result.lead_id,
+                    contact_id=result.contact_id,
+                    remarked=work.created_record(),
+                )
+                if await store.mark_forms_created(
+                    conn, [made], owner=recorder.owner, now=recorder.clock()
+                ):
+                    work.created(result.lead_id, result.contact_id)
+                    found.append(work)
     if contacts is not None:
         for work in found:
             if work.contact_id is not None:
