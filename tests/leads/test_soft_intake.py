@@ -250,6 +250,10 @@ SOFT: dict[str, Soft] = {
     ),
     "utm not an object": Soft(put("utm", "utm_source=google"), "utm", "utm_source=google"),
     "unknown top-level key": Soft(put("agree", "on"), "agree", "agree: on"),
+    # Beyond 64 bits: stored (JSON columns) and noted exactly, not as a float.
+    "huge number in an unknown key": Soft(
+        put("order_no", 10**30 + 7), "order_no", "order_no: 1000000000000000000000000000007"
+    ),
     "unknown key in lead": Soft(put("lead.rang", "qizil"), "lead.rang", "lead.rang: qizil"),
     "unknown key in contact": Soft(
         put("contact.telegram", "@dilnoza"), "contact.telegram", "contact.telegram: @dilnoza"
