@@ -13,6 +13,7 @@ import pytest
 from amogate.connection.limiter import JITTER_S, LATE_S, DatabaseLimiter
 from amogate.storage import accounts, budget, migrate
 from amogate.storage.db import Database
+from tests.amocrm.helpers import FakeTime
 
 
 @pytest.fixture
@@ -83,22 +84,17 @@ async def test_a_caller_whose_clock_was_read_before_the_lock_never_moves_the_bud
     assert nxt.wait == pytest.approx(0.5)
 
 
-class LateSleeper:
+class LateSleeper(FakeTime):
     """A clock whose sleeps overrun by `overrun` seconds the first `late_sleeps` times (an
     event loop held back on a loaded machine), then wake on time."""
 
     def __init__(self, start: float, *, overrun: float, late_sleeps: int) -> None:
-        self.now = start
+        super().__init__(start)
         self.overrun = overrun
         self.late_sleeps = late_sleeps
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
 
     async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+        await super().sleep(seconds)
         if self.late_sleeps > 0:
             self.late_sleeps -= 1
             self.now += self.overrun

@@ -1,23 +1,20 @@
 """The delivery worker loop, inside `amogate serve` or alone as `amogate worker`.
 
-It runs `Deliverer.run_once()` while there is due work, and otherwise sleeps until the intake
-of the same process wakes it or `poll_seconds` pass (leads stored by other processes, retries
-coming due). Several workers, in one process or many sharing a PostgreSQL database, never
-deliver the same lead twice: each batch is leased in the database. Between passes it also runs
-the retention purge when one is due (see `retention.py`).
+It runs `Deliverer.run_once()` in the loop shared with the relay worker
+(`deliveries/polling.py`): while there is due work, and otherwise until the intake of the same
+process wakes it or `poll_seconds` pass (leads stored by other processes, retries coming due).
+Several workers, in one process or many sharing a PostgreSQL database, never deliver the same
+lead twice: each batch is leased in the database.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import timedelta
-
-import structlog
 
 from amogate.connection.service import AmoConnection
 from amogate.contacts.matching import parse_dedup
 from amogate.contacts.resolve import CLAIM_SECONDS, ContactResolver
+from amogate.deliveries.polling import POLL_SECONDS, PollingLoop
 from amogate.deliveries.signals import DeliverySignals
 from amogate.leads.fields import FieldLists
 from amogate.settings import Settings
@@ -25,11 +22,6 @@ from amogate.storage.db import Database
 from amogate.worker.deliver import Deliverer
 from amogate.worker.retention import RetentionPurge
 from amogate.worker.retry import RetryPolicy
-
-log = structlog.get_logger("amogate.worker")
-
-POLL_SECONDS = 1.0
-ERROR_PAUSE_SECONDS = 2.0
 
 
 def policy_from(settings: Settings) -> RetryPolicy:
@@ -76,45 +68,20 @@ def deliverer_from(
     return deliverer
 
 
-class DeliveryWorker:
+class DeliveryWorker(PollingLoop):
     def __init__(
         self,
         deliverer: Deliverer,
         signals: DeliverySignals,
         *,
         poll_seconds: float = POLL_SECONDS,
-        purge: RetentionPurge | None = None,
     ) -> None:
+        super().__init__(
+            "worker",
+            deliverer.run_once,
+            signals,
+            owner=deliverer.owner,
+            close=deliverer.close,
+            poll_seconds=poll_seconds,
+        )
         self.deliverer = deliverer
-        self.signals = signals
-        self.poll_seconds = poll_seconds
-        self.purge = purge
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="amogate-delivery-worker")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.deliverer.close()
-
-    async def run(self) -> None:
-        log.info("worker.started", owner=self.deliverer.owner)
-        while True:
-            try:
-                claimed = await self.deliverer.run_once()
-                if self.purge is not None and self.purge.due():
-                    await self.purge.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A database hiccup must not end the worker; the leases bring the rows back.
-                log.exception("worker.pass.failed")
-                await asyncio.sleep(ERROR_PAUSE_SECONDS)
-                continue
-            if claimed == 0:
-                await self.signals.wait_for_work(self.poll_seconds)
