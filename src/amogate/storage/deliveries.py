@@ -26,6 +26,7 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from amogate.storage import leases
 from amogate.storage.db import Database
 from amogate.storage.tables import deliveries, delivery_attempts
 
@@ -286,11 +287,6 @@ async def next_due_at(conn: AsyncConnection) -> datetime | None:
     return None if row is None else row[0]
 
 
-def _owned(delivery_id: str, owner: str) -> Any:
-    # A worker only changes rows it still holds: after its lease ran out, another may own them.
-    return and_(deliveries.c.id == delivery_id, deliveries.c.lease_owner == owner)
-
-
 async def mark_sending_form(
     conn: AsyncConnection, ids: Sequence[str], *, owner: str, now: datetime
 ) -> None:
@@ -378,12 +374,15 @@ async def replace_payload(
     warnings: list[dict[str, str]],
 ) -> bool:
     """The lead without values amoCRM refused (they are in its remarks now)."""
-    result = await conn.execute(
-        update(deliveries)
-        .where(_owned(delivery_id, owner))
-        .values(payload=payload, warnings=warnings or None, updated_at=now)
+    return await leases.change(
+        conn,
+        deliveries,
+        delivery_id,
+        owner=owner,
+        payload=payload,
+        warnings=warnings or None,
+        updated_at=now,
     )
-    return bool(result.rowcount)
 
 
 @dataclass(frozen=True)
@@ -441,22 +440,19 @@ async def mark_delivered(
     note_id: int | None,
     note_error: str | None = None,
 ) -> bool:
-    result = await conn.execute(
-        update(deliveries)
-        .where(_owned(delivery_id, owner))
-        .values(
-            status=DELIVERED,
-            step=STEP_DONE,
-            outcome_unknown=False,
-            amo_note_id=note_id,
-            last_error=note_error,
-            delivered_at=now,
-            lease_owner=None,
-            lease_until=None,
-            updated_at=now,
-        )
+    return await leases.finish(
+        conn,
+        deliveries,
+        delivery_id,
+        owner=owner,
+        status=DELIVERED,
+        step=STEP_DONE,
+        outcome_unknown=False,
+        amo_note_id=note_id,
+        last_error=note_error,
+        delivered_at=now,
+        updated_at=now,
     )
-    return bool(result.rowcount)
 
 
 async def schedule_retry(
@@ -470,21 +466,18 @@ async def schedule_retry(
     count_attempt: bool,
     outcome_unknown: bool,
 ) -> bool:
-    result = await conn.execute(
-        update(deliveries)
-        .where(_owned(delivery_id, owner))
-        .values(
-            status=RETRYING,
-            next_attempt_at=at,
-            last_error=error[:DETAIL_LIMIT],
-            attempts=deliveries.c.attempts + (1 if count_attempt else 0),
-            outcome_unknown=outcome_unknown,
-            lease_owner=None,
-            lease_until=None,
-            updated_at=now,
-        )
+    return await leases.finish(
+        conn,
+        deliveries,
+        delivery_id,
+        owner=owner,
+        status=RETRYING,
+        next_attempt_at=at,
+        last_error=error[:DETAIL_LIMIT],
+        attempts=deliveries.c.attempts + (1 if count_attempt else 0),
+        outcome_unknown=outcome_unknown,
+        updated_at=now,
     )
-    return bool(result.rowcount)
 
 
 async def mark_failed(
@@ -497,21 +490,18 @@ async def mark_failed(
     details: dict[str, Any] | None,
     count_attempt: bool = True,
 ) -> bool:
-    result = await conn.execute(
-        update(deliveries)
-        .where(_owned(delivery_id, owner))
-        .values(
-            status=FAILED,
-            last_error=error[:DETAIL_LIMIT],
-            error_details=details,
-            attempts=deliveries.c.attempts + (1 if count_attempt else 0),
-            outcome_unknown=False,
-            lease_owner=None,
-            lease_until=None,
-            updated_at=now,
-        )
+    return await leases.finish(
+        conn,
+        deliveries,
+        delivery_id,
+        owner=owner,
+        status=FAILED,
+        last_error=error[:DETAIL_LIMIT],
+        error_details=details,
+        attempts=deliveries.c.attempts + (1 if count_attempt else 0),
+        outcome_unknown=False,
+        updated_at=now,
     )
-    return bool(result.rowcount)
 
 
 async def release(conn: AsyncConnection, ids: Sequence[str], *, owner: str, now: datetime) -> None:

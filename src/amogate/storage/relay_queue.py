@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from amogate.storage import leases
 from amogate.storage.relay import ERROR_LIMIT, QUEUED, Event, event_from
 from amogate.storage.tables import relay_deliveries, relay_events, relay_subscribers
 
@@ -151,28 +152,21 @@ async def claim_due(
     return claimed
 
 
-def _owned(delivery_id: str, owner: str) -> Any:
-    return and_(relay_deliveries.c.id == delivery_id, relay_deliveries.c.lease_owner == owner)
-
-
 async def mark_delivered(
     conn: AsyncConnection, delivery_id: str, *, owner: str, now: datetime, status: int
 ) -> bool:
-    result = await conn.execute(
-        update(relay_deliveries)
-        .where(_owned(delivery_id, owner))
-        .values(
-            status=DELIVERED,
-            attempts=relay_deliveries.c.attempts + 1,
-            last_status=status,
-            last_error=None,
-            delivered_at=now,
-            updated_at=now,
-            lease_owner=None,
-            lease_until=None,
-        )
+    return await leases.finish(
+        conn,
+        relay_deliveries,
+        delivery_id,
+        owner=owner,
+        status=DELIVERED,
+        attempts=relay_deliveries.c.attempts + 1,
+        last_status=status,
+        last_error=None,
+        delivered_at=now,
+        updated_at=now,
     )
-    return bool(result.rowcount)
 
 
 async def mark_attempt_failed(
@@ -186,21 +180,18 @@ async def mark_attempt_failed(
     error: str,
 ) -> bool:
     """Record a failed attempt: retry at `retry_at`, or (None) the delivery has failed."""
-    result = await conn.execute(
-        update(relay_deliveries)
-        .where(_owned(delivery_id, owner))
-        .values(
-            status=FAILED if retry_at is None else RETRYING,
-            attempts=relay_deliveries.c.attempts + 1,
-            next_at=retry_at or now,
-            last_status=status,
-            last_error=error[:ERROR_LIMIT],
-            updated_at=now,
-            lease_owner=None,
-            lease_until=None,
-        )
+    return await leases.finish(
+        conn,
+        relay_deliveries,
+        delivery_id,
+        owner=owner,
+        status=FAILED if retry_at is None else RETRYING,
+        attempts=relay_deliveries.c.attempts + 1,
+        next_at=retry_at or now,
+        last_status=status,
+        last_error=error[:ERROR_LIMIT],
+        updated_at=now,
     )
-    return bool(result.rowcount)
 
 
 async def release(conn: AsyncConnection, ids: Sequence[str], *, owner: str, now: datetime) -> None:
