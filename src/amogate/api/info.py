@@ -14,7 +14,7 @@ carry no such fields, so equal data always gives byte-equal bodies under one str
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -68,11 +68,14 @@ async def _read(
 
 @dataclass(frozen=True)
 class Read:
-    """One cached read: the kind it answers from, its message and the shape of its `data`."""
+    """One cached read: the kind it answers from, its message, the shape of its `data`, and
+    its route's documentation (the list reads' routes are made from this table)."""
 
     kind: Kind
     message: str
     shape: Callable[[Any], Any]
+    summary: str = ""
+    description: str = ""
 
 
 def _pipelines_data(value: Any) -> Any:
@@ -94,16 +97,44 @@ def _as_is(value: Any) -> Any:
 # The reads by path; `amogate.api.front` answers fresh cached ones before the framework.
 READS: dict[str, Read] = {
     "/api/v1/info/pipelines": Read(
-        "pipelines", "Pipelines retrieved successfully", _pipelines_data
+        "pipelines",
+        "Pipelines retrieved successfully",
+        _pipelines_data,
+        "All pipelines with their statuses",
+        "amoCRM's pipelines, each with `_embedded.statuses`: the ids a form needs for "
+        "`pipeline_id` and `lead.status_id`.",
     ),
     "/api/v1/info/lead-fields": Read(
-        "lead_fields", "Lead fields retrieved successfully", _fields_data
+        "lead_fields",
+        "Lead fields retrieved successfully",
+        _fields_data,
+        "All lead custom fields (every page)",
+        "Every custom field of leads, fetched across all of amoCRM's pages, with `enums` for "
+        "select fields: the `field_id`s, `field_code`s and enum ids a form needs.",
     ),
     "/api/v1/info/contact-fields": Read(
-        "contact_fields", "Contact fields retrieved successfully", _fields_data
+        "contact_fields",
+        "Contact fields retrieved successfully",
+        _fields_data,
+        "All contact custom fields (every page)",
+        "Every custom field of contacts (PHONE, EMAIL, ...), across all pages.",
     ),
-    "/api/v1/info/account": Read("account", "Account info retrieved successfully", _as_is),
-    "/api/v1/info/users": Read("users", "Users retrieved successfully", _users_data),
+    "/api/v1/info/account": Read(
+        "account",
+        "Account info retrieved successfully",
+        _as_is,
+        "The connected amoCRM account",
+        "`id`, `name`, `subdomain`, `currency`, `timezone` (lifted from "
+        "`_embedded.datetime_settings`) and the rest of amoCRM's account object.",
+    ),
+    "/api/v1/info/users": Read(
+        "users",
+        "Users retrieved successfully",
+        _users_data,
+        "The account's users (every page)",
+        "Every user of the account as `id`, `name`, `email`: the ids a form or bot can give as "
+        "`lead.responsible_user_id`. Cached like the other lists.",
+    ),
 }
 _PIPELINE = Read("pipelines", "Pipeline retrieved successfully", _as_is)
 
@@ -165,22 +196,29 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
-@router.get(
-    "/pipelines",
-    summary="All pipelines with their statuses",
-    description="amoCRM's pipelines, each with `_embedded.statuses`: the ids a form needs for "
-    "`pipeline_id` and `lead.status_id`.",
-    responses=_RESPONSES,
-    response_class=JSONResponse,
-)
-async def pipelines(
-    request: Request,
-    principal: Annotated[Principal, Depends(current_principal)],
-    refresh: Refresh = False,
-) -> Response:
-    read = READS["/api/v1/info/pipelines"]
-    _, entry = await _read(request, principal, read.kind, refresh)
-    return _answer(request, read, entry)
+def _list_route(read: Read) -> Callable[..., Awaitable[Response]]:
+    async def route(
+        request: Request,
+        principal: Annotated[Principal, Depends(current_principal)],
+        refresh: Refresh = False,
+    ) -> Response:
+        _, entry = await _read(request, principal, read.kind, refresh)
+        return _answer(request, read, entry)
+
+    route.__name__ = read.kind  # the OpenAPI operation id, as when each was written out
+    return route
+
+
+for _path, _list in READS.items():
+    router.add_api_route(
+        _path.removeprefix(router.prefix),
+        _list_route(_list),
+        methods=["GET"],
+        summary=_list.summary,
+        description=_list.description,
+        responses=_RESPONSES,
+        response_class=JSONResponse,
+    )
 
 
 @router.get(
@@ -207,74 +245,3 @@ async def pipeline(
         pipeline_id, force_refresh=refresh
     )
     return _answer(request, _PIPELINE, entry)
-
-
-@router.get(
-    "/lead-fields",
-    summary="All lead custom fields (every page)",
-    description="Every custom field of leads, fetched across all of amoCRM's pages, with "
-    "`enums` for select fields: the `field_id`s, `field_code`s and enum ids a form needs.",
-    responses=_RESPONSES,
-    response_class=JSONResponse,
-)
-async def lead_fields(
-    request: Request,
-    principal: Annotated[Principal, Depends(current_principal)],
-    refresh: Refresh = False,
-) -> Response:
-    read = READS["/api/v1/info/lead-fields"]
-    _, entry = await _read(request, principal, read.kind, refresh)
-    return _answer(request, read, entry)
-
-
-@router.get(
-    "/contact-fields",
-    summary="All contact custom fields (every page)",
-    description="Every custom field of contacts (PHONE, EMAIL, ...), across all pages.",
-    responses=_RESPONSES,
-    response_class=JSONResponse,
-)
-async def contact_fields(
-    request: Request,
-    principal: Annotated[Principal, Depends(current_principal)],
-    refresh: Refresh = False,
-) -> Response:
-    read = READS["/api/v1/info/contact-fields"]
-    _, entry = await _read(request, principal, read.kind, refresh)
-    return _answer(request, read, entry)
-
-
-@router.get(
-    "/account",
-    summary="The connected amoCRM account",
-    description="`id`, `name`, `subdomain`, `currency`, `timezone` (lifted from "
-    "`_embedded.datetime_settings`) and the rest of amoCRM's account object.",
-    responses=_RESPONSES,
-    response_class=JSONResponse,
-)
-async def account(
-    request: Request,
-    principal: Annotated[Principal, Depends(current_principal)],
-    refresh: Refresh = False,
-) -> Response:
-    read = READS["/api/v1/info/account"]
-    _, entry = await _read(request, principal, read.kind, refresh)
-    return _answer(request, read, entry)
-
-
-@router.get(
-    "/users",
-    summary="The account's users (every page)",
-    description="Every user of the account as `id`, `name`, `email`: the ids a form or bot "
-    "can give as `lead.responsible_user_id`. Cached like the other lists.",
-    responses=_RESPONSES,
-    response_class=JSONResponse,
-)
-async def users(
-    request: Request,
-    principal: Annotated[Principal, Depends(current_principal)],
-    refresh: Refresh = False,
-) -> Response:
-    read = READS["/api/v1/info/users"]
-    _, entry = await _read(request, principal, read.kind, refresh)
-    return _answer(request, read, entry)
