@@ -6,19 +6,11 @@ with free ones."""
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.docs.test_first_hour import (  # the fixture stops the background processes
-    WAIT_S,
-    background,  # noqa: F401
-    environment,
-    parse,
-    run_block,
-)
-from tests.support.processes import free_port
+from tests.docs.walkthrough import run_walkthrough
 
 pytestmark = pytest.mark.slow
 
@@ -26,34 +18,9 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 
 
 def test_the_webhooks_walkthrough_runs_as_written(
-    tmp_path: Path,
-    background: list[subprocess.Popen[bytes]],  # noqa: F811
+    tmp_path: Path, background: list[subprocess.Popen[bytes]]
 ) -> None:
-    text = DOC.read_text(encoding="utf-8")
-    for port in ("9095", "9096", "9097"):
-        text = text.replace(port, str(free_port()))
-    blocks = parse(text)
-    assert len(blocks) >= 10
-    env = environment()
-    for block in blocks:
-        if block.commands and all(c.background for c in block.commands):
-            for command in block.commands:
-                background.append(
-                    subprocess.Popen(
-                        ["bash", "-c", command.line.rstrip().removesuffix("&")],
-                        cwd=tmp_path,
-                        env=env,
-                        start_new_session=True,
-                    )
-                )
-            continue
-        deadline = time.monotonic() + (WAIT_S if block.wait else 0)
-        while True:
-            problems = run_block(block, tmp_path, env)
-            if not problems or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        assert problems == [], "\n\n".join(problems)
+    run_walkthrough(DOC, tmp_path, background, ports=("9095", "9096", "9097"), min_blocks=10)
 
 
 def test_the_readme_points_to_the_webhooks_page() -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.docs.test_first_hour import matches
+from tests.docs.walkthrough import matches
 from tests.forms.support import amo_get, sandbox_leads
 from tests.security.support import Deployment, deployment, wait_until
 from tests.support.processes import gateway_env
