@@ -64,10 +64,12 @@ def create_app(
     database: Database | None = None,
     amo_transport: httpx.AsyncBaseTransport | None = None,
     background: bool = True,
+    schema_ready: bool = False,
 ) -> FastAPI:
     """Build the gateway. `database` shares one engine (tests, CLI); `amo_transport` routes
     amoCRM traffic (tests use the in-process sandbox); `background=False` starts no keeper or
-    worker tasks (tests that drive them step by step)."""
+    worker tasks (tests that drive them step by step); `schema_ready`: `serve` already brought
+    the schema up to date."""
     gateway_metrics = GatewayMetrics()  # per app: several apps may live in one process
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else ""
     admin_access = AdminAccess(admin_password or None)
@@ -89,6 +91,7 @@ def create_app(
             keeper=background,
             worker=background and state.run_worker,
             relay_metrics=gateway_metrics.relay,
+            schema_ready=schema_ready,
         ) as gateway:
             await admin_access.start(gateway.database)
             state.gateway = gateway
@@ -179,7 +182,7 @@ def create_app_from_environment() -> FastAPI:
         error_log_path=settings.error_log_path if settings.log_errors else None,
         error_log_max_bytes=settings.error_log_max_bytes,
     )
-    app = create_app(settings)
+    app = create_app(settings, schema_ready=os.environ.get("AMOGATE_SCHEMA_READY") == "1")
     state_of(app).run_worker = os.environ.get("AMOGATE_RUN_WORKER", "1") != "0"
     return app
 

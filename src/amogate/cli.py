@@ -23,6 +23,7 @@ from amogate.settings import ENV_FILE_VARIABLE
 __all__ = ["app", "check_database", "fail", "load_settings", "main"]
 
 RUN_WORKER_ENV = "AMOGATE_RUN_WORKER"
+SCHEMA_READY_ENV = "AMOGATE_SCHEMA_READY"  # serve took the schema step before its processes
 APP_FACTORY = "amogate.app:create_app_from_environment"
 
 app = typer.Typer(
@@ -89,10 +90,9 @@ def serve(
 
     from amogate.app import create_app
     from amogate.app_state import state_of
+    from amogate.commands.runtime import prepare_schema
     from amogate.commands.serving import server_options
     from amogate.logging import configure_logging
-    from amogate.storage import migrate
-    from amogate.storage.db import Database
 
     source = env_source(env_file)
     settings = load_settings(env_file)
@@ -111,44 +111,22 @@ def serve(
         message=source.describe(),
     )
     check_database(settings)
-    if settings.is_sqlite and processes > 1:
-        # Migrate once here rather than in every process at the same moment.
-        asyncio.run(_upgrade(settings.database_url))
-    if not settings.is_sqlite:
-
-        async def schema_ok() -> bool:
-            db = Database(settings.database_url)
-            try:
-                return await migrate.is_up_to_date(db)
-            finally:
-                await db.dispose()
-
-        if not asyncio.run(schema_ok()):
-            fail("the database schema is not up to date: run `amogate db upgrade`")
+    # Once, before any process serves (and in a child process: see prepare_schema).
+    prepare_schema(settings.database_url)
     options = server_options(
         listen_host, listen_port, forwarded_allow_ips=settings.forwarded_allow_ips
     )
     if processes > 1:
         # Each process builds its own app from the same (already validated) configuration.
         os.environ[RUN_WORKER_ENV] = "0" if no_worker else "1"
+        os.environ[SCHEMA_READY_ENV] = "1"
         if source.path is not None:
             os.environ[ENV_FILE_VARIABLE] = str(source.path)
         uvicorn.run(APP_FACTORY, factory=True, workers=processes, **options)
         return
-    application = create_app(settings)
+    application = create_app(settings, schema_ready=True)
     state_of(application).run_worker = not no_worker
     uvicorn.run(application, **options)
-
-
-async def _upgrade(database_url: str) -> None:
-    from amogate.storage import migrate
-    from amogate.storage.db import Database
-
-    db = Database(database_url)
-    try:
-        await migrate.upgrade(db)
-    finally:
-        await db.dispose()
 
 
 @db_app.command("upgrade")

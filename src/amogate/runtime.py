@@ -41,7 +41,7 @@ from amogate.relay.runtime import Relay, start_relay
 from amogate.relay.worker import Periodic
 from amogate.settings import Settings
 from amogate.storage import accounts as account_store
-from amogate.storage import migrate
+from amogate.storage import schema
 from amogate.storage.db import Database
 from amogate.worker.retention import RetentionPurge
 from amogate.worker.worker import DeliveryWorker, deliverer_from, purge_from
@@ -54,10 +54,6 @@ PURGE_POLL_SECONDS = 30.0
 
 # (account, endpoint template, status or None, seconds): the metrics hook with its account.
 AccountCallHook = Callable[[str, str, int | None, float], None]
-
-
-class SchemaOutdated(Exception):
-    """PostgreSQL's schema is behind the code: `amogate db upgrade` first."""
 
 
 class AccountNotFound(LookupError):
@@ -119,18 +115,18 @@ class Gateway:
         keeper: bool = True,
         worker: bool = True,
         require_current_schema: bool = False,
+        schema_ready: bool = False,
         relay_metrics: RelayMetrics | None = None,
     ) -> AsyncIterator[Gateway]:
         """Open (or share) the database, bring the schema up to date (SQLite; PostgreSQL only
-        checked with `require_current_schema`), start every account; stop all on exit.
-        `keeper`: refresh idle tokens in the background; `worker`: deliver leads here."""
+        checked with `require_current_schema`; nothing with `schema_ready`, when the caller
+        took that step), start every account; stop all on exit. `keeper`: refresh idle tokens
+        in the background; `worker`: deliver leads here."""
         db = database or Database(settings.database_url, synchronous=settings.sqlite_synchronous)
         gateway = cls(settings, db, Options(transport, on_call, keeper, worker))
         try:
-            if db.is_sqlite:
-                await migrate.upgrade(db)
-            elif require_current_schema and not await migrate.is_up_to_date(db):
-                raise SchemaOutdated
+            if not schema_ready:
+                await schema.ensure_current(db, check_postgresql=require_current_schema)
             await gateway.refresh_accounts()
             if worker or keeper:
                 gateway._tasks.append(

@@ -9,12 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from amogate.amocrm.sandbox.runner import SandboxServer, free_port
 from amogate.storage import migrate
 from tests.conftest import make_settings
 from tests.ops.support import instances
+from tests.support.processes import wait_for_http
 
 ADMIN_KEY = "test-admin-key-0123456789"
 LONG_LIVED = "sandbox-long-lived-token-0123456789"
@@ -214,3 +216,64 @@ def test_check_cannot_reach_postgresql_asks_whether_it_runs(tmp_path: Path) -> N
         "is it running and reachable?"
     )
     assert "hunter2-secret" not in result.stdout + result.stderr
+
+
+@pytest.mark.postgres
+def test_serve_on_an_older_postgresql_schema_ends_with_one_line_asking_for_db_upgrade(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    result = amogate(
+        tmp_path,
+        "serve",
+        "--port",
+        str(free_port()),
+        AMO_BASE_URL="http://127.0.0.1:9",
+        DATABASE_URL=postgres_url,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "amogate: the database schema is not up to date: run `amogate db upgrade`"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_migrates_a_new_sqlite_file_before_it_serves(tmp_path: Path) -> None:
+    """The schema step runs in a child process (so the server never holds Alembic); the server
+    then answers on the migrated file."""
+    database = tmp_path / "fresh.db"
+    port = free_port()
+    env = clean_env(
+        tmp_path, AMO_BASE_URL="http://127.0.0.1:9", DATABASE_URL=f"sqlite:///{database}"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "amogate", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", process=server)
+        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+        with sqlite3.connect(database) as db:
+            [(revision,)] = db.execute("SELECT version_num FROM alembic_version").fetchall()
+        assert revision == migrate.head_revision()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_the_serving_code_loads_no_alembic() -> None:
+    """Alembic (~10 MB of a server's memory) is imported only by the schema step."""
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, amogate.cli, amogate.app, amogate.runtime, amogate.api.front; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"

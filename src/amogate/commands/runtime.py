@@ -5,20 +5,21 @@ command's coroutine, close it."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import structlog
+
 from amogate.commands.startup import fail
-from amogate.storage import migrate
 from amogate.storage.db import Database
+from amogate.storage.schema import OUTDATED, SchemaOutdated, ensure_current
 
 T = TypeVar("T")
 
-SCHEMA_OUTDATED = "the database schema is not up to date: run `amogate db upgrade`"
-
-
-class SchemaOutdated(Exception):
-    pass
+OUTDATED_EXIT = 3  # the schema step's child: PostgreSQL's schema is outdated
 
 
 def run_on_database(database_url: str, action: Callable[[Database], Awaitable[T]]) -> T:
@@ -27,10 +28,7 @@ def run_on_database(database_url: str, action: Callable[[Database], Awaitable[T]
     async def go() -> T:
         db = Database(database_url)
         try:
-            if db.is_sqlite:
-                await migrate.upgrade(db)
-            elif not await migrate.is_up_to_date(db):
-                raise SchemaOutdated
+            await ensure_current(db)
             return await action(db)
         finally:
             await db.dispose()
@@ -38,4 +36,47 @@ def run_on_database(database_url: str, action: Callable[[Database], Awaitable[T]
     try:
         return asyncio.run(go())
     except SchemaOutdated:
-        fail(SCHEMA_OUTDATED)
+        fail(OUTDATED)
+
+
+def prepare_schema(database_url: str) -> None:
+    """The schema step of `serve`, before it starts serving: in a child process where the
+    platform forks, so the long-running server never loads Alembic (about 10 MB of its memory
+    for good); in this process elsewhere. Ends the program with one line when it fails."""
+    if not hasattr(os, "fork"):
+        run_on_database(database_url, _nothing)
+        return
+    child = multiprocessing.get_context("fork").Process(
+        target=_schema_step, args=(database_url,), name="amogate-schema"
+    )
+    child.start()
+    child.join()
+    if child.exitcode == OUTDATED_EXIT:
+        fail(OUTDATED)
+    if child.exitcode != 0:
+        fail("the database schema could not be brought up to date (the reason is logged above)")
+
+
+async def _nothing(database: Database) -> None:
+    return None
+
+
+def _schema_step(database_url: str) -> None:
+    """In the child: the step; a failure is one log line and an exit code."""
+
+    async def step() -> None:
+        db = Database(database_url)
+        try:
+            await ensure_current(db)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(step())
+    except SchemaOutdated:
+        sys.exit(OUTDATED_EXIT)
+    except Exception as exc:
+        structlog.get_logger("amogate.cli").error(
+            "database.schema.failed", error=type(exc).__name__, detail=str(exc).split("\n")[0][:160]
+        )
+        sys.exit(1)

@@ -18,4 +18,5 @@ def server_options(host: str, port: int, *, forwarded_allow_ips: str) -> dict[st
         "proxy_headers": True,
         "forwarded_allow_ips": forwarded_allow_ips,
         "server_header": False,
+        "ws": "none",  # no WebSocket routes: uvicorn need not load a WebSocket library
     }

@@ -12,8 +12,9 @@ import signal
 
 from amogate.commands.startup import check_database, fail, load_settings
 from amogate.logging import configure_logging
-from amogate.runtime import Gateway, SchemaOutdated
+from amogate.runtime import Gateway
 from amogate.settings import Settings
+from amogate.storage.schema import SchemaOutdated
 
 
 def run_worker() -> None:
