@@ -5,15 +5,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated
 
 import typer
 
 from amogate.commands import output
-from amogate.commands.runtime import run_on_database
-from amogate.commands.startup import check_database, fail, load_settings
+from amogate.commands.runtime import run_configured
+from amogate.commands.startup import fail
 from amogate.forms import ids
 from amogate.forms.captcha import PROVIDERS
 from amogate.forms.registry import (
@@ -28,18 +27,6 @@ from amogate.storage import forms as form_store
 from amogate.storage.db import Database
 
 app = typer.Typer(help="Public forms: create, list, remove.", no_args_is_help=True)
-
-T = TypeVar("T")
-
-
-def _fail(message: str) -> NoReturn:
-    fail(message)
-
-
-def _run(action: Callable[[Database], Awaitable[T]]) -> T:
-    settings = load_settings()
-    check_database(settings)
-    return run_on_database(settings.database_url, action)
 
 
 @app.command("create")
@@ -124,9 +111,9 @@ def create(
         except FormProblem as exc:
             return str(exc)
 
-    created = _run(store)
+    created = run_configured(store)
     if isinstance(created, str):
-        _fail(created)
+        fail(created)
     typer.echo(
         f"Created form {created.name!r} (id {created.handle}) for account {created.account!r}"
     )
@@ -146,7 +133,7 @@ def list_forms() -> None:
             counts = await form_store.submission_counts(conn, [r.id for r in rows])
         return rows, counts
 
-    rows, counts = _run(load)
+    rows, counts = run_configured(load)
     if not rows:
         typer.echo("No forms yet: amogate forms create NAME --origin https://site.uz")
         return
@@ -179,7 +166,7 @@ def remove(
         async with db.transaction() as conn:
             return await form_store.remove(conn, name_or_id)
 
-    row = _run(do)
+    row = run_configured(do)
     if row is None:
-        _fail(f"no form named {name_or_id!r} or with that id")
+        fail(f"no form named {name_or_id!r} or with that id")
     typer.echo(f"Removed form {row.name!r} (id {row.id})")

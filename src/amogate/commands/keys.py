@@ -7,33 +7,19 @@ acts on one amoCRM account (`--account`, default `default`). The rules live in `
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated
 
 import typer
 
 from amogate.access import keys
 from amogate.accounts.config import DEFAULT
 from amogate.commands import output
-from amogate.commands.runtime import run_on_database
-from amogate.commands.startup import check_database, fail, load_settings
+from amogate.commands.runtime import run_configured
+from amogate.commands.startup import fail
 from amogate.storage import api_keys
 from amogate.storage.db import Database
 
 app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
-
-T = TypeVar("T")
-
-
-def _fail(message: str) -> NoReturn:
-    fail(message)
-
-
-def _run(action: Callable[[Database], Awaitable[T]]) -> T:
-    """Run `action` against the configured database with an up-to-date schema."""
-    settings = load_settings()
-    check_database(settings)
-    return run_on_database(settings.database_url, action)
 
 
 @app.command("create")
@@ -71,7 +57,7 @@ def create(
             name, scope or keys.DEFAULT_SCOPES, origin or (), rate_per_minute, account
         )
     except keys.KeyProblem as problem:
-        _fail(problem.text)
+        fail(problem.text)
 
     async def store(db: Database) -> keys.IssuedKey | keys.KeyProblem:
         try:
@@ -79,9 +65,9 @@ def create(
         except keys.KeyProblem as problem:
             return problem
 
-    issued = _run(store)
+    issued = run_configured(store)
     if isinstance(issued, keys.KeyProblem):
-        _fail(issued.text)
+        fail(issued.text)
     # The account is named only when it is not `default` (single-account setups see no change).
     owner = "" if wanted.account == DEFAULT else f" for account {wanted.account!r}"
     typer.echo(
@@ -96,7 +82,7 @@ def create(
 def list_keys() -> None:
     """Show the keys (never the keys themselves)."""
 
-    rows = _run(keys.list_keys)
+    rows = run_configured(keys.list_keys)
     if not rows:
         typer.echo("No API keys (the admin key comes from API_KEY).")
         return
@@ -131,9 +117,9 @@ def revoke(
     async def do(db: Database) -> api_keys.ApiKeyRow | None:
         return await keys.revoke_key(db, name_or_id)
 
-    row = _run(do)
+    row = run_configured(do)
     if row is None:
-        _fail(f"no API key named {name_or_id!r} or with that id")
+        fail(f"no API key named {name_or_id!r} or with that id")
     if row.revoked:
         typer.echo(f"API key {row.name!r} (id {row.id}) was already revoked")
     else:

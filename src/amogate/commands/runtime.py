@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import structlog
 
-from amogate.commands.startup import fail
+from amogate.commands.startup import check_database, fail, load_settings
 from amogate.storage.db import Database
 from amogate.storage.schema import OUTDATED, SchemaOutdated, ensure_current
 
@@ -37,6 +37,13 @@ def run_on_database(database_url: str, action: Callable[[Database], Awaitable[T]
         return asyncio.run(go())
     except SchemaOutdated:
         fail(OUTDATED)
+
+
+def run_configured(action: Callable[[Database], Awaitable[T]]) -> T:
+    """`run_on_database` on the configured database, once it is known to answer."""
+    settings = load_settings()
+    check_database(settings)
+    return run_on_database(settings.database_url, action)
 
 
 def prepare_schema(database_url: str) -> None:
