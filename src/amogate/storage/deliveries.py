@@ -275,18 +275,6 @@ async def claim_due(
     return sorted(claimed, key=lambda d: (d.next_attempt_at, d.id))
 
 
-async def next_due_at(conn: AsyncConnection) -> datetime | None:
-    """When the earliest waiting delivery becomes due (None: nothing waits)."""
-    row = (
-        await conn.execute(
-            select(func.min(deliveries.c.next_attempt_at)).where(
-                deliveries.c.status.in_((QUEUED, RETRYING))
-            )
-        )
-    ).first()
-    return None if row is None else row[0]
-
-
 async def mark_sending_form(
     conn: AsyncConnection, ids: Sequence[str], *, owner: str, now: datetime
 ) -> None:

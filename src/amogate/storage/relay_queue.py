@@ -228,17 +228,6 @@ async def retry(
     return int(result.rowcount or 0)
 
 
-async def next_due_at(conn: AsyncConnection) -> datetime | None:
-    row = (
-        await conn.execute(
-            select(func.min(relay_deliveries.c.next_at)).where(
-                relay_deliveries.c.status.in_((QUEUED, RETRYING))
-            )
-        )
-    ).first()
-    return None if row is None else row[0]
-
-
 # --- reading --------------------------------------------------------------------------------
 
 
